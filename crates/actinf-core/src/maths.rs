@@ -165,8 +165,7 @@ pub fn kl_dirichlet(q: &[f64], p: &[f64], rows: usize) -> f64 {
         let q0: f64 = qc.iter().sum();
         let dq0 = digamma(q0);
         total += ln_beta(&pc) - ln_beta(&qc)
-            + qc
-                .iter()
+            + qc.iter()
                 .zip(&pc)
                 .map(|(&a, &b)| (a - b) * (digamma(a) - dq0))
                 .sum::<f64>();

@@ -1,0 +1,26 @@
+//! # actinf-pomdp
+//!
+//! Discrete active inference: an agent with a generative model over discrete
+//! hidden states and outcomes infers states by minimising variational free
+//! energy, scores policies by their expected free energy, acts, and learns
+//! its model's parameters as Dirichlet counts.
+//!
+//! The layout mirrors the maths: [`model`] (the generative model and its
+//! validation), [`inference`] (state inference), [`control`] (policies and
+//! expected free energy), [`learning`] (Dirichlet updates), [`agent`] (the
+//! loop that ties them together) and [`env`] (generative processes to act in).
+//! Array layouts and setting names are pymdp's, so a pymdp user can move a
+//! model over unchanged.
+
+pub mod agent;
+pub mod control;
+pub mod error;
+pub mod inference;
+pub mod learning;
+pub mod model;
+pub mod settings;
+
+pub use agent::{Agent, PolicyInference, StepRecord};
+pub use error::PomdpError;
+pub use model::{GenerativeModel, ModelArrays};
+pub use settings::Settings;

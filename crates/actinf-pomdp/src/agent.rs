@@ -1,0 +1,443 @@
+//! The active-inference agent: perception, planning, action and learning in a loop.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use actinf_core::maths::softmax_in_place;
+use actinf_core::tensor::ContractBuffers;
+use actinf_core::LogGuard;
+
+use crate::control::{
+    construct_policies, evaluate_policies, policy_posterior, predict_states, EfeBuffers, EfeCache,
+    EfeTerms, PolicyEvaluation, TransitionsByControl,
+};
+use crate::error::PomdpError;
+use crate::inference::{forward_backward, fpi, InferenceBuffers, StateInference};
+use crate::learning::{
+    dirichlet_mean, update_initial_counts, update_likelihood_counts, update_transition_counts,
+};
+use crate::model::GenerativeModel;
+use crate::settings::{ActionSelection, InferenceAlgo, SamplingMode, Settings};
+
+/// The outcome of policy inference at one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyInference {
+    /// Each EFE term per policy, and their sum `neg_efe`.
+    pub evaluation: PolicyEvaluation,
+    /// Posterior over policies.
+    pub q_pi: Vec<f64>,
+    /// The policy precision used (updated when `use_precision_update`).
+    pub gamma: f64,
+}
+
+/// Everything one step produced, as the CLI reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// The observation assimilated.
+    pub observation: Vec<usize>,
+    /// Posterior over states.
+    pub qs: Vec<Vec<f64>>,
+    /// Variational free energy of that posterior.
+    pub free_energy: f64,
+    /// Policy inference.
+    pub policies: PolicyInference,
+    /// The action taken (one control per factor).
+    pub action: Vec<usize>,
+}
+
+/// An agent holding a validated model, its settings, its beliefs and its RNG.
+#[derive(Debug)]
+pub struct Agent {
+    model: GenerativeModel,
+    settings: Settings,
+    guard: LogGuard,
+    policies: Vec<Vec<usize>>,
+    log_e: Vec<f64>,
+    transitions: TransitionsByControl,
+    efe_cache: EfeCache,
+    /// Empirical prior over the current state.
+    prior: Vec<Vec<f64>>,
+    qs: Option<StateInference>,
+    qs_prev: Option<Vec<Vec<f64>>>,
+    last_action: Option<Vec<usize>>,
+    q_pi: Option<PolicyInference>,
+    obs_history: Vec<Vec<usize>>,
+    action_history: Vec<usize>,
+    gamma: f64,
+    rng: StdRng,
+    inf_buf: InferenceBuffers,
+    efe_buf: EfeBuffers,
+    contract: ContractBuffers,
+}
+
+impl Agent {
+    /// Build an agent; checks the settings against the model.
+    pub fn new(model: GenerativeModel, settings: Settings) -> Result<Self, PomdpError> {
+        settings.validate()?;
+        let guard = settings.log_guard();
+        if settings.inference_algo == InferenceAlgo::Exact && model.num_factors() != 1 {
+            return Err(PomdpError::Setting {
+                name: "inference_algo".into(),
+                reason: format!(
+                    "`exact` needs a single hidden-state factor, the model has {}",
+                    model.num_factors()
+                ),
+            });
+        }
+        if let Some(list) = &settings.modalities_to_learn {
+            if let Some(&m) = list.iter().find(|&&m| m >= model.num_modalities()) {
+                return Err(PomdpError::Setting {
+                    name: "modalities_to_learn".into(),
+                    reason: format!("modality {m} does not exist"),
+                });
+            }
+        }
+        if let Some(list) = &settings.factors_to_learn {
+            if let Some(&f) = list.iter().find(|&&f| f >= model.num_factors()) {
+                return Err(PomdpError::Setting {
+                    name: "factors_to_learn".into(),
+                    reason: format!("factor {f} does not exist"),
+                });
+            }
+        }
+        let policies = construct_policies(
+            &model.num_controls,
+            &model.control_factors,
+            settings.policy_len,
+        );
+        let log_e = match &model.e {
+            Some(e) => {
+                if e.len() != policies.len() {
+                    return Err(PomdpError::Count {
+                        array: "E",
+                        expected: policies.len(),
+                        got: e.len(),
+                        what: "one per policy",
+                    });
+                }
+                guard.ln_vec(e)
+            }
+            None => vec![guard.ln(1.0 / policies.len() as f64); policies.len()],
+        };
+        let transitions = TransitionsByControl::new(&model.b);
+        let efe_cache = EfeCache::new(&model, guard);
+        let prior = model.d.clone();
+        let gamma = settings.gamma;
+        let rng = StdRng::seed_from_u64(settings.seed);
+        Ok(Self {
+            model,
+            settings,
+            guard,
+            policies,
+            log_e,
+            transitions,
+            efe_cache,
+            prior,
+            qs: None,
+            qs_prev: None,
+            last_action: None,
+            q_pi: None,
+            obs_history: Vec::new(),
+            action_history: Vec::new(),
+            gamma,
+            rng,
+            inf_buf: InferenceBuffers::default(),
+            efe_buf: EfeBuffers::default(),
+            contract: ContractBuffers::default(),
+        })
+    }
+
+    /// The model (with its current, possibly learned, parameters).
+    pub fn model(&self) -> &GenerativeModel {
+        &self.model
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Policies in the order used: each `policy_len × num_factors` actions, row-major.
+    pub fn policies(&self) -> &[Vec<usize>] {
+        &self.policies
+    }
+
+    /// The empirical prior over the current state.
+    pub fn prior(&self) -> &[Vec<f64>] {
+        &self.prior
+    }
+
+    /// Infer the posterior over the current hidden states from an observation
+    /// (one outcome index per modality) and the empirical prior.
+    pub fn infer_states(&mut self, obs: &[usize]) -> Result<&StateInference, PomdpError> {
+        self.model.check_observation(obs)?;
+        self.obs_history.push(obs.to_vec());
+        let result = match self.settings.inference_algo {
+            InferenceAlgo::Fpi | InferenceAlgo::Vmp | InferenceAlgo::Mmp => fpi(
+                &self.model,
+                obs,
+                &self.prior,
+                self.settings.num_iter,
+                self.guard,
+                &mut self.inf_buf,
+            ),
+            InferenceAlgo::Exact => {
+                let fb = forward_backward(
+                    &self.model,
+                    &self.model.d[0],
+                    &self.obs_history,
+                    &self.action_history,
+                );
+                StateInference {
+                    qs: vec![fb.filtered.last().cloned().unwrap_or_default()],
+                    free_energy: -fb.log_evidence,
+                }
+            }
+        };
+        if let Some(prev) = self.qs.take() {
+            self.qs_prev = Some(prev.qs);
+        }
+        self.qs = Some(result);
+        Ok(self.qs.as_ref().expect("just set"))
+    }
+
+    /// Evaluate every policy's expected free energy and the policy posterior.
+    pub fn infer_policies(&mut self) -> Result<&PolicyInference, PomdpError> {
+        let qs = &self
+            .qs
+            .as_ref()
+            .ok_or(PomdpError::Order("infer_policies needs infer_states first"))?
+            .qs;
+        let terms = EfeTerms {
+            use_utility: self.settings.use_utility,
+            use_states_info_gain: self.settings.use_states_info_gain,
+            use_param_info_gain: self.settings.use_param_info_gain,
+            discount: self.settings.discount,
+        };
+        let evaluation = evaluate_policies(
+            &self.model,
+            &self.transitions,
+            &self.efe_cache,
+            qs,
+            &self.policies,
+            self.settings.policy_len,
+            terms,
+            self.guard,
+            &mut self.efe_buf,
+        );
+        let q_pi = policy_posterior(&evaluation.neg_efe, self.gamma, &self.log_e, None);
+        self.q_pi = Some(PolicyInference {
+            evaluation,
+            q_pi,
+            gamma: self.gamma,
+        });
+        Ok(self.q_pi.as_ref().expect("just set"))
+    }
+
+    /// Marginal probability of each control of each factor's first action.
+    pub fn action_marginals(&self, q_pi: &[f64]) -> Vec<Vec<f64>> {
+        let nf = self.model.num_factors();
+        let mut marg: Vec<Vec<f64>> = self
+            .model
+            .num_controls
+            .iter()
+            .map(|&n| vec![0.0; n])
+            .collect();
+        for (policy, &q) in self.policies.iter().zip(q_pi) {
+            for f in 0..nf {
+                marg[f][policy[f]] += q;
+            }
+        }
+        marg
+    }
+
+    /// Choose the next action from the policy posterior (deterministic: the
+    /// first most probable; stochastic: a draw from `softmax(α · ln p)`), and
+    /// commit to it.
+    pub fn sample_action(&mut self) -> Result<Vec<usize>, PomdpError> {
+        let q_pi = self
+            .q_pi
+            .as_ref()
+            .ok_or(PomdpError::Order(
+                "sample_action needs infer_policies first",
+            ))?
+            .q_pi
+            .clone();
+        let nf = self.model.num_factors();
+        let action = match self.settings.sampling_mode {
+            SamplingMode::Marginal => {
+                let marg = self.action_marginals(&q_pi);
+                (0..nf)
+                    .map(|f| {
+                        if self.model.control_factors.contains(&f) {
+                            self.select(&marg[f])
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            }
+            SamplingMode::Full => {
+                let p = self.select(&q_pi);
+                self.policies[p][..nf].to_vec()
+            }
+        };
+        self.commit_action(&action)?;
+        Ok(action)
+    }
+
+    fn select(&mut self, p: &[f64]) -> usize {
+        match self.settings.action_selection {
+            ActionSelection::Deterministic => argmax(p),
+            ActionSelection::Stochastic => {
+                let mut logits: Vec<f64> = p
+                    .iter()
+                    .map(|&x| self.settings.alpha * self.guard.ln(x))
+                    .collect();
+                softmax_in_place(&mut logits);
+                let r: f64 = self.rng.random::<f64>();
+                let mut acc = 0.0;
+                for (i, &w) in logits.iter().enumerate() {
+                    acc += w;
+                    if r < acc {
+                        return i;
+                    }
+                }
+                logits.len() - 1
+            }
+        }
+    }
+
+    /// Commit to an action (chosen here or forced from outside): it becomes
+    /// the action whose predicted consequences form the next empirical prior.
+    pub fn commit_action(&mut self, action: &[usize]) -> Result<(), PomdpError> {
+        self.model.check_action(action)?;
+        let qs = &self
+            .qs
+            .as_ref()
+            .ok_or(PomdpError::Order("an action needs infer_states first"))?
+            .qs;
+        let mut next = vec![Vec::new(); self.model.num_factors()];
+        predict_states(
+            &self.model,
+            &self.transitions,
+            qs,
+            action,
+            &mut next,
+            &mut self.contract,
+        );
+        self.prior = next;
+        if self.model.num_factors() == 1 {
+            self.action_history.push(action[0]);
+        }
+        self.last_action = Some(action.to_vec());
+        Ok(())
+    }
+
+    /// Dirichlet learning from the latest observation and posteriors: `pA`
+    /// from the observation and `q(s_t)`, `pB` from `q(s_t)`, `q(s_{t−1})` and
+    /// the action between them, `pD` from `q(s_1)` (first step only). The
+    /// arrays `A`, `B`, `D` become the Dirichlet means.
+    pub fn update_parameters(&mut self, obs: &[usize]) -> Result<(), PomdpError> {
+        self.model.check_observation(obs)?;
+        let qs = self
+            .qs
+            .as_ref()
+            .ok_or(PomdpError::Order(
+                "update_parameters needs infer_states first",
+            ))?
+            .qs
+            .clone();
+        let s = &self.settings;
+        let mut changed = false;
+        if s.learn_a {
+            if let Some(pa) = self.model.pa.as_mut() {
+                for (m, t) in pa.iter_mut().enumerate() {
+                    if s.modalities_to_learn
+                        .as_ref()
+                        .is_some_and(|l| !l.contains(&m))
+                    {
+                        continue;
+                    }
+                    let deps: Vec<&[f64]> = self.model.a_dependencies[m]
+                        .iter()
+                        .map(|&f| qs[f].as_slice())
+                        .collect();
+                    update_likelihood_counts(t, obs[m], &deps, s.lr_pa, s.fr_pa);
+                    self.model.a[m] = dirichlet_mean(t);
+                }
+                changed = true;
+            }
+        }
+        if s.learn_b {
+            if let (Some(pb), Some(prev), Some(action)) = (
+                self.model.pb.as_mut(),
+                self.qs_prev.as_ref(),
+                self.last_action.as_ref(),
+            ) {
+                for (f, t) in pb.iter_mut().enumerate() {
+                    if s.factors_to_learn.as_ref().is_some_and(|l| !l.contains(&f)) {
+                        continue;
+                    }
+                    let deps: Vec<&[f64]> = self.model.b_dependencies[f]
+                        .iter()
+                        .map(|&g| prev[g].as_slice())
+                        .collect();
+                    update_transition_counts(t, &qs[f], &deps, action[f], s.lr_pb, s.fr_pb);
+                    self.model.b[f] = dirichlet_mean(t);
+                }
+                self.transitions = TransitionsByControl::new(&self.model.b);
+                changed = true;
+            }
+        }
+        if s.learn_d && self.qs_prev.is_none() {
+            if let Some(pd) = self.model.pd.as_mut() {
+                for (f, p) in pd.iter_mut().enumerate() {
+                    update_initial_counts(p, &qs[f], s.lr_pd, s.fr_pd);
+                    let total: f64 = p.iter().sum();
+                    self.model.d[f] = p.iter().map(|x| x / total).collect();
+                }
+            }
+        }
+        if changed {
+            self.efe_cache = EfeCache::new(&self.model, self.guard);
+        }
+        Ok(())
+    }
+
+    /// One closed-loop step: infer states, infer policies, choose (or take
+    /// the forced) action. Learning is separate ([`Agent::update_parameters`]).
+    pub fn step(
+        &mut self,
+        obs: &[usize],
+        forced: Option<&[usize]>,
+    ) -> Result<StepRecord, PomdpError> {
+        let si = self.infer_states(obs)?.clone();
+        let policies = self.infer_policies()?.clone();
+        let action = match forced {
+            Some(a) => {
+                self.commit_action(a)?;
+                a.to_vec()
+            }
+            None => self.sample_action()?,
+        };
+        Ok(StepRecord {
+            observation: obs.to_vec(),
+            qs: si.qs,
+            free_energy: si.free_energy,
+            policies,
+            action,
+        })
+    }
+}
+
+/// Index of the first maximum.
+pub fn argmax(p: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in p.iter().enumerate() {
+        if x > p[best] {
+            best = i;
+        }
+    }
+    best
+}
