@@ -71,9 +71,58 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Build an agent; checks the settings against the model.
+    /// Build an agent whose policies are all combinations of controls up to
+    /// `policy_len` ([`construct_policies`]); checks the settings against the model.
     pub fn new(model: GenerativeModel, settings: Settings) -> Result<Self, PomdpError> {
+        let policies = construct_policies(
+            &model.num_controls,
+            &model.control_factors,
+            settings.policy_len,
+        );
+        Self::with_policies(model, settings, policies)
+    }
+
+    /// Build an agent with a given policy set: each policy is `policy_len ×
+    /// num_factors` actions, row-major (SPM's `V`, pymdp's `policies`).
+    pub fn with_policies(
+        model: GenerativeModel,
+        settings: Settings,
+        policies: Vec<Vec<usize>>,
+    ) -> Result<Self, PomdpError> {
         settings.validate()?;
+        if policies.is_empty() {
+            return Err(PomdpError::Setting {
+                name: "policies".into(),
+                reason: "the policy set is empty".into(),
+            });
+        }
+        let nf = model.num_factors();
+        for (p, policy) in policies.iter().enumerate() {
+            if policy.len() != settings.policy_len * nf {
+                return Err(PomdpError::Setting {
+                    name: "policies".into(),
+                    reason: format!(
+                        "policy {p} has {} actions, expected policy_len × num_factors = {} × {}",
+                        policy.len(),
+                        settings.policy_len,
+                        nf
+                    ),
+                });
+            }
+            for (k, &u) in policy.iter().enumerate() {
+                let f = k % nf;
+                if u >= model.num_controls[f] {
+                    return Err(PomdpError::Setting {
+                        name: "policies".into(),
+                        reason: format!(
+                            "policy {p}, step {}, factor {f}: action {u} is outside 0..{}",
+                            k / nf,
+                            model.num_controls[f]
+                        ),
+                    });
+                }
+            }
+        }
         let guard = settings.log_guard();
         if settings.inference_algo == InferenceAlgo::Exact && model.num_factors() != 1 {
             return Err(PomdpError::Setting {
@@ -100,11 +149,6 @@ impl Agent {
                 });
             }
         }
-        let policies = construct_policies(
-            &model.num_controls,
-            &model.control_factors,
-            settings.policy_len,
-        );
         let log_e = match &model.e {
             Some(e) => {
                 if e.len() != policies.len() {
@@ -405,15 +449,30 @@ impl Agent {
         Ok(())
     }
 
-    /// One closed-loop step: infer states, infer policies, choose (or take
-    /// the forced) action. Learning is separate ([`Agent::update_parameters`]).
+    /// Whether this agent learns any parameter (a Dirichlet prior is given
+    /// and its `learn_*` setting is on).
+    pub fn learns(&self) -> bool {
+        (self.settings.learn_a && self.model.pa.is_some())
+            || (self.settings.learn_b && self.model.pb.is_some())
+            || (self.settings.learn_d && self.model.pd.is_some())
+    }
+
+    /// One closed-loop step in pymdp's order: infer states, infer policies,
+    /// learn (when [`Agent::learns`]), then choose (or take the forced) action,
+    /// whose predicted consequences become the next empirical prior.
     pub fn step(
         &mut self,
         obs: &[usize],
         forced: Option<&[usize]>,
     ) -> Result<StepRecord, PomdpError> {
+        if let Some(a) = forced {
+            self.model.check_action(a)?;
+        }
         let si = self.infer_states(obs)?.clone();
         let policies = self.infer_policies()?.clone();
+        if self.learns() {
+            self.update_parameters(obs)?;
+        }
         let action = match forced {
             Some(a) => {
                 self.commit_action(a)?;

@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod control;
+pub mod env;
 pub mod error;
 pub mod inference;
 pub mod learning;

@@ -1,0 +1,144 @@
+//! Nested JSON lists (numpy's `tolist()` layout) to and from tensors.
+
+use actinf_core::Tensor;
+use serde_json::Value;
+
+/// Why a nested list is not a numeric array.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ArrayError {
+    /// An entry is neither a number nor a list.
+    #[error("{name}: entry at {path:?} is not a number")]
+    NotNumber {
+        /// The array's name, e.g. `A[1]`.
+        name: String,
+        /// The index path of the entry.
+        path: Vec<usize>,
+    },
+    /// Sibling lists of different lengths, or a number beside a list.
+    #[error("{name}: ragged nesting at {path:?} (expected {expected} entries, got {got})")]
+    Ragged {
+        /// The array's name.
+        name: String,
+        /// The index path of the list.
+        path: Vec<usize>,
+        /// The length of its first sibling.
+        expected: usize,
+        /// Its length.
+        got: usize,
+    },
+    /// An empty list.
+    #[error("{name}: empty list at {path:?}")]
+    Empty {
+        /// The array's name.
+        name: String,
+        /// The index path of the list.
+        path: Vec<usize>,
+    },
+}
+
+/// Read a nested list of numbers as a tensor; the shape is the nesting.
+pub fn tensor_from_json(value: &Value, name: &str) -> Result<Tensor, ArrayError> {
+    let mut shape = Vec::new();
+    let mut v = value;
+    while let Value::Array(items) = v {
+        if items.is_empty() {
+            return Err(ArrayError::Empty {
+                name: name.into(),
+                path: vec![0; shape.len()],
+            });
+        }
+        shape.push(items.len());
+        v = &items[0];
+    }
+    let mut data = Vec::with_capacity(shape.iter().product());
+    let mut path = Vec::new();
+    collect(value, &shape, 0, &mut path, &mut data, name)?;
+    Ok(Tensor::new(shape, data).expect("shape read from the nesting"))
+}
+
+fn collect(
+    v: &Value,
+    shape: &[usize],
+    depth: usize,
+    path: &mut Vec<usize>,
+    out: &mut Vec<f64>,
+    name: &str,
+) -> Result<(), ArrayError> {
+    if depth == shape.len() {
+        return match v.as_f64() {
+            Some(x) => {
+                out.push(x);
+                Ok(())
+            }
+            None => Err(ArrayError::NotNumber {
+                name: name.into(),
+                path: path.clone(),
+            }),
+        };
+    }
+    match v {
+        Value::Array(items) if items.len() == shape[depth] => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i);
+                collect(item, shape, depth + 1, path, out, name)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        Value::Array(items) => Err(ArrayError::Ragged {
+            name: name.into(),
+            path: path.clone(),
+            expected: shape[depth],
+            got: items.len(),
+        }),
+        _ => Err(ArrayError::Ragged {
+            name: name.into(),
+            path: path.clone(),
+            expected: shape[depth],
+            got: 0,
+        }),
+    }
+}
+
+/// A tensor as a nested JSON list.
+pub fn tensor_to_json(t: &Tensor) -> Value {
+    fn rec(data: &[f64], shape: &[usize]) -> Value {
+        match shape.split_first() {
+            None => serde_json::json!(data[0]),
+            Some((&n, rest)) => {
+                let inner = data.len() / n;
+                Value::Array(
+                    data.chunks_exact(inner.max(1))
+                        .take(n)
+                        .map(|c| rec(c, rest))
+                        .collect(),
+                )
+            }
+        }
+    }
+    rec(t.data(), t.shape())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn round_trip_and_ragged() {
+        let v = json!([[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]);
+        let t = tensor_from_json(&v, "A[0]").unwrap();
+        assert_eq!(t.shape(), &[2, 2, 2]);
+        assert_eq!(tensor_to_json(&t), v);
+        let bad = json!([[1.0, 2.0], [3.0]]);
+        assert!(matches!(
+            tensor_from_json(&bad, "B[0]"),
+            Err(ArrayError::Ragged { path, .. }) if path == vec![1]
+        ));
+        let nan = json!([[1.0, "x"]]);
+        assert!(matches!(
+            tensor_from_json(&nan, "A[0]"),
+            Err(ArrayError::NotNumber { path, .. }) if path == vec![0, 1]
+        ));
+    }
+}

@@ -1,0 +1,7 @@
+//! The library half of the `actinf` command-line tool: reading scenario
+//! files (nested JSON lists in pymdp's layout) into validated models, running
+//! them, and writing the results as JSON. The binary (`src/main.rs`) is a thin
+//! shell around it; conformance tests drive the same code paths the CLI does.
+
+pub mod arrays;
+pub mod scenario;
