@@ -4,4 +4,6 @@
 //! shell around it; conformance tests drive the same code paths the CLI does.
 
 pub mod arrays;
+pub mod demo;
+pub mod plot;
 pub mod scenario;

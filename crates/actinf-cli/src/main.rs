@@ -1,6 +1,8 @@
 //! `actinf`: run active-inference models and scenarios from files, and demos.
 
-use actinf_cli::scenario;
+use std::io::IsTerminal;
+
+use actinf_cli::{demo, plot, scenario};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +24,42 @@ enum Command {
     Pomdp {
         #[command(subcommand)]
         command: PomdpCommand,
+    },
+    /// Built-in demonstrations.
+    Demo {
+        #[command(subcommand)]
+        demo: Demo,
+    },
+}
+
+#[derive(Subcommand)]
+enum Demo {
+    /// The T-maze agent: it visits the cue, then the arm the cue points to.
+    Tmaze {
+        /// Number of trials (each with a fresh agent; the context alternates with the seed).
+        #[arg(long, default_value_t = 1)]
+        trials: usize,
+        /// Observations per trial.
+        #[arg(long, default_value_t = 4)]
+        steps: usize,
+        /// Probability of reward in the cued arm.
+        #[arg(long, default_value_t = 0.98)]
+        reward_prob: f64,
+        /// Log-preference for reward (its negative for loss).
+        #[arg(long, default_value_t = 3.0)]
+        reward_pref: f64,
+        /// Policy depth.
+        #[arg(long, default_value_t = 2)]
+        policy_len: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Draw beliefs, policy posterior and free energy into this PNG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -53,6 +91,59 @@ fn run(cli: Cli) -> Result<()> {
                 serde_json::to_string(&report)?
             };
             println!("{out}");
+        }
+        Command::Demo {
+            demo:
+                Demo::Tmaze {
+                    trials,
+                    steps,
+                    reward_prob,
+                    reward_pref,
+                    policy_len,
+                    seed,
+                    plot: plot_path,
+                    json,
+                },
+        } => {
+            let opts = demo::TMazeOptions {
+                trials,
+                steps,
+                reward_prob,
+                reward_pref,
+                policy_len,
+                seed,
+            };
+            let bar = (trials > 1 && std::io::stderr().is_terminal())
+                .then(|| indicatif::ProgressBar::new(trials as u64));
+            let rows = demo::run_tmaze(&opts, |done| {
+                if let Some(b) = &bar {
+                    b.set_position(done as u64);
+                }
+            })?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&demo::to_json(&rows))?);
+            } else {
+                print!("{}", demo::table(&rows));
+            }
+            if let Some(path) = plot_path {
+                let beliefs = [
+                    plot::Series {
+                        label: "q(reward left)",
+                        values: rows.iter().map(|r| r.q_context[0]).collect(),
+                    },
+                    plot::Series {
+                        label: "q(at cue)",
+                        values: rows.iter().map(|r| r.q_location[3]).collect(),
+                    },
+                ];
+                let q_pi: Vec<Vec<f64>> = rows.iter().map(|r| r.q_pi.clone()).collect();
+                let fe: Vec<f64> = rows.iter().map(|r| r.free_energy).collect();
+                plot::beliefs_policies_free_energy(&path, "T-maze", &beliefs, &q_pi, &fe)?;
+                eprintln!("plot written to {}", path.display());
+            }
         }
     }
     Ok(())

@@ -1,0 +1,131 @@
+//! PNG plots of a run: beliefs, policy posterior and free energy over time.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+/// A time series to draw as a line.
+pub struct Series<'a> {
+    /// Legend label.
+    pub label: &'a str,
+    /// One value per step.
+    pub values: Vec<f64>,
+}
+
+/// Draw three stacked panels: belief lines, a policy-posterior heat map
+/// (policies × steps), and free energy per step.
+pub fn beliefs_policies_free_energy(
+    path: &Path,
+    title: &str,
+    beliefs: &[Series],
+    q_pi: &[Vec<f64>],
+    free_energy: &[f64],
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
+    let root = BitMapBackend::new(path, (1000, 900)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root
+        .titled(title, ("sans-serif", 24))
+        .map_err(|e| err(&e))?;
+    let panels = root.split_evenly((3, 1));
+    let steps = free_energy.len().max(1);
+
+    // Beliefs.
+    let mut chart = ChartBuilder::on(&panels[0])
+        .caption("posterior beliefs", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..(steps as f64 - 1.0).max(1.0), 0f64..1.0)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("probability")
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (i, s) in beliefs.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                s.values.iter().enumerate().map(|(t, &v)| (t as f64, v)),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label(s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| err(&e))?;
+
+    // Policy posterior heat map.
+    let num_policies = q_pi.first().map_or(1, |q| q.len());
+    let mut chart = ChartBuilder::on(&panels[1])
+        .caption("policy posterior q(π)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0..steps, 0..num_policies)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("step")
+        .y_desc("policy")
+        .draw()
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(q_pi.iter().enumerate().flat_map(|(t, q)| {
+            q.iter().enumerate().map(move |(p, &v)| {
+                let shade = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
+                Rectangle::new(
+                    [(t, p), (t + 1, p + 1)],
+                    RGBColor(shade, shade, 255).filled(),
+                )
+            })
+        }))
+        .map_err(|e| err(&e))?;
+
+    // Free energy.
+    let lo = free_energy.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = free_energy
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.1).max(1e-3);
+    let mut chart = ChartBuilder::on(&panels[2])
+        .caption("variational free energy", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..(steps as f64 - 1.0).max(1.0), (lo - pad)..(hi + pad))
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("F (nats)")
+        .draw()
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(LineSeries::new(
+            free_energy.iter().enumerate().map(|(t, &v)| (t as f64, v)),
+            RED.stroke_width(2),
+        ))
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(
+            free_energy
+                .iter()
+                .enumerate()
+                .map(|(t, &v)| Circle::new((t as f64, v), 3, RED.filled())),
+        )
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
