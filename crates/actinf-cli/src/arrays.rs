@@ -36,6 +36,54 @@ pub enum ArrayError {
     },
 }
 
+/// The strings that stand for Python's non-JSON `NaN`, `Infinity` and
+/// `-Infinity` after [`mark_non_finite`].
+pub const NON_FINITE_MARK: [&str; 3] = ["\u{1}NaN", "\u{1}Infinity", "\u{1}-Infinity"];
+
+/// Python's `json.dumps` writes `NaN`, `Infinity` and `-Infinity`, which are
+/// not JSON. Rewrite them (outside strings) as marked strings, so that the
+/// value reaches validation and the error names the array and the index
+/// instead of a line and column.
+pub fn mark_non_finite(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+            out.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        let token = [("-Infinity", 2), ("Infinity", 1), ("NaN", 0)]
+            .into_iter()
+            .find(|(t, _)| rest.starts_with(t));
+        if let Some((t, k)) = token {
+            out.push('"');
+            out.push_str(&NON_FINITE_MARK[k].replace('\u{1}', "\\u0001"));
+            out.push('"');
+            rest = &rest[t.len()..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
 /// Read a nested list of numbers as a tensor; the shape is the nesting.
 pub fn tensor_from_json(value: &Value, name: &str) -> Result<Tensor, ArrayError> {
     let mut shape = Vec::new();
@@ -65,7 +113,13 @@ fn collect(
     name: &str,
 ) -> Result<(), ArrayError> {
     if depth == shape.len() {
-        return match v.as_f64() {
+        let special = match v {
+            Value::String(t) if t == NON_FINITE_MARK[0] => Some(f64::NAN),
+            Value::String(t) if t == NON_FINITE_MARK[1] => Some(f64::INFINITY),
+            Value::String(t) if t == NON_FINITE_MARK[2] => Some(f64::NEG_INFINITY),
+            _ => None,
+        };
+        return match special.or_else(|| v.as_f64()) {
             Some(x) => {
                 out.push(x);
                 Ok(())
@@ -135,6 +189,11 @@ mod tests {
             tensor_from_json(&bad, "B[0]"),
             Err(ArrayError::Ragged { path, .. }) if path == vec![1]
         ));
+        let text = mark_non_finite(r#"{"a": [NaN, -Infinity, 1.0], "s": "NaN"}"#);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let t = tensor_from_json(&v["a"], "a").unwrap();
+        assert!(t.data()[0].is_nan() && t.data()[1] == f64::NEG_INFINITY);
+        assert_eq!(v["s"], "NaN");
         let nan = json!([[1.0, "x"]]);
         assert!(matches!(
             tensor_from_json(&nan, "A[0]"),

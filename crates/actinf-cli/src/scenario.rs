@@ -36,15 +36,15 @@ pub struct Scenario {
     #[serde(rename = "C", default)]
     c: Option<Vec<Value>>,
     #[serde(rename = "D", default)]
-    d: Option<Vec<Vec<f64>>>,
+    d: Option<Vec<Value>>,
     #[serde(rename = "E", default)]
-    e: Option<Vec<f64>>,
+    e: Option<Value>,
     #[serde(rename = "pA", default)]
     pa: Option<Vec<Value>>,
     #[serde(rename = "pB", default)]
     pb: Option<Vec<Value>>,
     #[serde(rename = "pD", default)]
-    pd: Option<Vec<Vec<f64>>>,
+    pd: Option<Vec<Value>>,
     #[serde(rename = "A_dependencies", default)]
     a_dependencies: Option<Vec<Vec<usize>>>,
     #[serde(rename = "B_dependencies", default)]
@@ -63,6 +63,22 @@ pub struct Scenario {
     pub expected: Option<Value>,
 }
 
+fn vectors(list: &Option<Vec<Value>>, name: &str) -> Result<Option<Vec<Vec<f64>>>> {
+    tensors(list, name)?
+        .map(|ts| {
+            ts.into_iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if t.ndim() != 1 {
+                        bail!("{name}[{i}] must be a vector, got shape {:?}", t.shape());
+                    }
+                    Ok(t.into_data())
+                })
+                .collect()
+        })
+        .transpose()
+}
+
 fn tensors(list: &Option<Vec<Value>>, name: &str) -> Result<Option<Vec<Tensor>>> {
     list.as_ref()
         .map(|l| {
@@ -77,7 +93,8 @@ fn tensors(list: &Option<Vec<Value>>, name: &str) -> Result<Option<Vec<Tensor>>>
 impl Scenario {
     /// Parse a scenario from JSON text.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).context("the scenario is not valid")
+        serde_json::from_str(&crate::arrays::mark_non_finite(text))
+            .context("the scenario is not valid")
     }
 
     /// Build the validated model and the agent.
@@ -86,11 +103,24 @@ impl Scenario {
             a: tensors(&self.a, "A")?,
             b: tensors(&self.b, "B")?,
             c: tensors(&self.c, "C")?,
-            d: self.d.clone(),
-            e: self.e.clone(),
+            d: vectors(&self.d, "D")?,
+            e: self
+                .e
+                .as_ref()
+                .map(|v| -> Result<Vec<f64>> {
+                    let t = tensor_from_json(v, "E")?;
+                    if t.ndim() != 1 {
+                        bail!(
+                            "E must be a vector over policies, got shape {:?}",
+                            t.shape()
+                        );
+                    }
+                    Ok(t.into_data())
+                })
+                .transpose()?,
             pa: tensors(&self.pa, "pA")?,
             pb: tensors(&self.pb, "pB")?,
-            pd: self.pd.clone(),
+            pd: vectors(&self.pd, "pD")?,
             a_dependencies: self.a_dependencies.clone(),
             b_dependencies: self.b_dependencies.clone(),
             control_factors: self.control_fac_idx.clone(),
