@@ -12,7 +12,7 @@ use crate::control::{
     EfeTerms, PolicyEvaluation, TransitionsByControl,
 };
 use crate::error::PomdpError;
-use crate::inference::{forward_backward, fpi, InferenceBuffers, StateInference};
+use crate::inference::{exact_posterior, fpi, InferenceBuffers, StateInference};
 use crate::learning::{
     dirichlet_mean, update_initial_counts, update_likelihood_counts, update_transition_counts,
 };
@@ -61,8 +61,6 @@ pub struct Agent {
     qs_prev: Option<Vec<Vec<f64>>>,
     last_action: Option<Vec<usize>>,
     q_pi: Option<PolicyInference>,
-    obs_history: Vec<Vec<usize>>,
-    action_history: Vec<usize>,
     gamma: f64,
     rng: StdRng,
     inf_buf: InferenceBuffers,
@@ -181,8 +179,6 @@ impl Agent {
             qs_prev: None,
             last_action: None,
             q_pi: None,
-            obs_history: Vec::new(),
-            action_history: Vec::new(),
             gamma,
             rng,
             inf_buf: InferenceBuffers::default(),
@@ -215,7 +211,6 @@ impl Agent {
     /// (one outcome index per modality) and the empirical prior.
     pub fn infer_states(&mut self, obs: &[usize]) -> Result<&StateInference, PomdpError> {
         self.model.check_observation(obs)?;
-        self.obs_history.push(obs.to_vec());
         let result = match self.settings.inference_algo {
             InferenceAlgo::Fpi | InferenceAlgo::Vmp | InferenceAlgo::Mmp => fpi(
                 &self.model,
@@ -225,18 +220,7 @@ impl Agent {
                 self.guard,
                 &mut self.inf_buf,
             ),
-            InferenceAlgo::Exact => {
-                let fb = forward_backward(
-                    &self.model,
-                    &self.model.d[0],
-                    &self.obs_history,
-                    &self.action_history,
-                );
-                StateInference {
-                    qs: vec![fb.filtered.last().cloned().unwrap_or_default()],
-                    free_energy: -fb.log_evidence,
-                }
-            }
+            InferenceAlgo::Exact => exact_posterior(&self.model, obs, &self.prior[0]),
         };
         if let Some(prev) = self.qs.take() {
             self.qs_prev = Some(prev.qs);
@@ -371,9 +355,6 @@ impl Agent {
             &mut self.contract,
         );
         self.prior = next;
-        if self.model.num_factors() == 1 {
-            self.action_history.push(action[0]);
-        }
         self.last_action = Some(action.to_vec());
         Ok(())
     }

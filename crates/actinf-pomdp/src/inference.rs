@@ -155,6 +155,28 @@ pub fn fpi(
     StateInference { qs, free_energy }
 }
 
+/// Exact Bayesian inference for a single-factor model at one step:
+/// `q(s) = p(s) Π_m A_m[o_m, s] / p(o)`, whose free energy is exactly the
+/// surprise `F = −ln p(o) = −ln Σ_s p(s) Π_m A_m[o_m, s]`. Over a sequence,
+/// with the empirical prior `p(s_t) = B q(s_{t−1})`, this is the forward
+/// (filtering) pass of [`forward_backward`].
+pub fn exact_posterior(model: &GenerativeModel, obs: &[usize], prior: &[f64]) -> StateInference {
+    let mut q = prior.to_vec();
+    for (a, &o) in model.a.iter().zip(obs) {
+        for (x, &l) in q.iter_mut().zip(a.axis0(o)) {
+            *x *= l;
+        }
+    }
+    let evidence: f64 = q.iter().sum();
+    for x in q.iter_mut() {
+        *x /= evidence;
+    }
+    StateInference {
+        qs: vec![q],
+        free_energy: -evidence.ln(),
+    }
+}
+
 /// Exact filtering and smoothing for a single-factor model (an HMM):
 /// the forward–backward algorithm over a sequence of outcomes.
 ///
