@@ -8,8 +8,8 @@ use actinf_core::tensor::ContractBuffers;
 use actinf_core::LogGuard;
 
 use crate::control::{
-    construct_policies, evaluate_policies, policy_posterior, predict_states, EfeBuffers, EfeCache,
-    EfeTerms, PolicyEvaluation, TransitionsByControl,
+    construct_policies, policy_posterior, predict_states, EfeCache, EfeTerms, PolicyEvaluation,
+    TransitionsByControl,
 };
 use crate::error::PomdpError;
 use crate::inference::{exact_posterior, fpi, InferenceBuffers, StateInference};
@@ -17,6 +17,7 @@ use crate::learning::{
     dirichlet_mean, update_initial_counts, update_likelihood_counts, update_transition_counts,
 };
 use crate::model::GenerativeModel;
+use crate::rollout::RolloutPlan;
 use crate::settings::{ActionSelection, InferenceAlgo, SamplingMode, Settings};
 
 /// The outcome of policy inference at one step.
@@ -64,7 +65,7 @@ pub struct Agent {
     gamma: f64,
     rng: StdRng,
     inf_buf: InferenceBuffers,
-    efe_buf: EfeBuffers,
+    plan: RolloutPlan,
     contract: ContractBuffers,
 }
 
@@ -162,6 +163,7 @@ impl Agent {
             None => vec![guard.ln(1.0 / policies.len() as f64); policies.len()],
         };
         let transitions = TransitionsByControl::new(&model.b);
+        let plan = RolloutPlan::new(&model, &policies, settings.policy_len);
         let efe_cache = EfeCache::new(&model, guard);
         let prior = model.d.clone();
         let gamma = settings.gamma;
@@ -182,7 +184,7 @@ impl Agent {
             gamma,
             rng,
             inf_buf: InferenceBuffers::default(),
-            efe_buf: EfeBuffers::default(),
+            plan,
             contract: ContractBuffers::default(),
         })
     }
@@ -242,16 +244,15 @@ impl Agent {
             use_param_info_gain: self.settings.use_param_info_gain,
             discount: self.settings.discount,
         };
-        let evaluation = evaluate_policies(
+        let mut evaluation = PolicyEvaluation::default();
+        self.plan.evaluate(
             &self.model,
             &self.transitions,
             &self.efe_cache,
             qs,
-            &self.policies,
-            self.settings.policy_len,
             terms,
             self.guard,
-            &mut self.efe_buf,
+            &mut evaluation,
         );
         let q_pi = policy_posterior(&evaluation.neg_efe, self.gamma, &self.log_e, None);
         self.q_pi = Some(PolicyInference {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod inference;
 pub mod learning;
 pub mod model;
+pub mod rollout;
 pub mod settings;
 
 pub use agent::{Agent, PolicyInference, StepRecord};
