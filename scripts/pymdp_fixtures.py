@@ -509,49 +509,50 @@ def make_sc(name, description, A, B, C, D, A_deps, B_deps, E=None, pA=None, pB=N
 
 def tmaze_scenarios():
     out = []
-    # 1. classic TMaze (5 locations incl. middle connector, 3 modalities), policy_len 2
+    # 1. classic TMaze (5 locations incl. middle connector, adjacent moves, 3 modalities).
+    #    Reaching an arm from the cue takes 3 moves (cue -> centre -> middle -> arm), so policy_len 3.
     env = TMaze(cue_validity=0.95, reward_probability=0.98, punishment_probability=1.0)
     A = [np.asarray(a) for a in env.A]
     B = [np.asarray(b) for b in env.B]
     D = [np.asarray(d) for d in env.D]
     C = [np.zeros(5), np.array([0.0, 3.0, -3.0]), np.zeros(3)]
-    out.append((make_sc("tmaze_fpi_pl2",
-                        "pymdp.envs.TMaze (5 locations, adjacent moves; modalities location/reward/cue), "
-                        "agent model = env model, C reward [0,3,-3], fpi, policy_len 2, deterministic full sampling",
+    out.append((make_sc("tmaze_fpi_pl3",
+                        "pymdp.envs.TMaze (5 locations centre/left/right/cue/middle, adjacent moves; modalities "
+                        "location/reward/cue), agent model = env model, C reward [0,3,-3], fpi, policy_len 3, "
+                        "gamma 4, deterministic full sampling",
                         A, B, C, D, env.A_dependencies, env.B_dependencies,
-                        policy_len=2, gamma=4.0, seed=1), env, 6))
+                        policy_len=3, gamma=4.0, seed=1), env, 6))
     # 2. SimplifiedTMaze (fully connected, embedded cue), policy_len 2, gamma 16, marginal sampling
     env2 = SimplifiedTMaze(cue_validity=0.9, reward_probability=0.95)
-    A = [np.asarray(a) for a in env2.A]
-    B = [np.asarray(b) for b in env2.B]
-    D = [np.asarray(d) for d in env2.D]
-    C = [np.zeros(5), np.array([0.0, 4.0, -6.0])]
+    A2 = [np.asarray(a) for a in env2.A]
+    B2 = [np.asarray(b) for b in env2.B]
+    D2 = [np.asarray(d) for d in env2.D]
+    C2 = [np.zeros(5), np.array([0.0, 4.0, -6.0])]
     out.append((make_sc("simplified_tmaze_fpi_pl2_marginal",
                         "pymdp.envs.SimplifiedTMaze (4 locations fully connected, cue embedded in location modality), "
                         "fpi, policy_len 2, gamma 16, deterministic marginal sampling",
-                        A, B, C, D, env2.A_dependencies, env2.B_dependencies,
+                        A2, B2, C2, D2, env2.A_dependencies, env2.B_dependencies,
                         policy_len=2, gamma=16.0, sampling_mode="marginal", seed=2), env2, 6))
-    # 3. TMaze with A learning (pA) + parameter info gain, policy_len 1
-    env3 = TMaze(cue_validity=0.9, reward_probability=0.9, punishment_probability=0.9)
+    # 3. SimplifiedTMaze with A learning (pA) + parameter info gain, policy_len 1
+    env3 = SimplifiedTMaze(cue_validity=0.85, reward_probability=0.9)
     A_true = [np.asarray(a) for a in env3.A]
-    B = [np.asarray(b) for b in env3.B]
-    D = [np.asarray(d) for d in env3.D]
-    C = [np.zeros(5), np.array([0.0, 2.0, -4.0]), np.zeros(3)]
-    pA = [A_true[0] * 10.0 + 0.0, np.where(A_true[1] > 0, 1.0, 0.0) + A_true[1], A_true[2] * 4.0 + 0.5]
+    B3 = [np.asarray(b) for b in env3.B]
+    D3 = [np.asarray(d) for d in env3.D]
+    C3 = [np.zeros(5), np.array([0.0, 2.0, -4.0])]
+    pA = [A_true[0] * 4.0 + 0.25 * (A_true[0] > 0), (A_true[1] > 0) * 1.0 + A_true[1]]
     A_model = [normalize0(p) for p in pA]
-    out.append((make_sc("tmaze_learn_A_param_info_gain",
-                        "pymdp.envs.TMaze process; agent A = E[pA] with vague reward/cue pA (reward pA keeps "
-                        "structural zeros), learn_A with lr_pA 1, use_param_info_gain, fpi, policy_len 1",
-                        A_model, B, C, D, env3.A_dependencies, env3.B_dependencies, pA=pA,
+    out.append((make_sc("simplified_tmaze_learn_A_param_info_gain",
+                        "pymdp.envs.SimplifiedTMaze process; agent A = E[pA] with vague pA that keeps the "
+                        "structural zeros, learn_A (lr_pA 1), use_param_info_gain, fpi, policy_len 1",
+                        A_model, B3, C3, D3, env3.A_dependencies, env3.B_dependencies, pA=pA,
                         policy_len=1, gamma=2.0, learn_A=True, use_param_info_gain=True, seed=3), env3, 8))
-    # 4. TMaze under MMP with a 3-step inference window
-    out.append((make_sc("tmaze_mmp_h3",
-                        "pymdp.envs.TMaze, mmp, num_iter 16, inference_horizon 3 (sliding window with "
-                        "shifted empirical prior), policy_len 1",
-                        [np.asarray(a) for a in env.A], [np.asarray(b) for b in env.B],
-                        [np.zeros(5), np.array([0.0, 3.0, -3.0]), np.zeros(3)],
-                        [np.asarray(d) for d in env.D], env.A_dependencies, env.B_dependencies,
-                        inference_algo="mmp", inference_horizon=3, policy_len=1, gamma=4.0, seed=4), env, 6))
+    # 4. SimplifiedTMaze under MMP with a 3-step inference window
+    out.append((make_sc("simplified_tmaze_mmp_h3",
+                        "pymdp.envs.SimplifiedTMaze, mmp, num_iter 16, inference_horizon 3 (sliding window with "
+                        "shifted empirical prior), policy_len 1, gamma 4",
+                        A2, B2, [np.zeros(5), np.array([0.0, 3.0, -3.0])], D2,
+                        env2.A_dependencies, env2.B_dependencies,
+                        inference_algo="mmp", inference_horizon=3, policy_len=1, gamma=4.0, seed=4), env2, 6))
     return out
 
 
@@ -561,11 +562,11 @@ def gridworld_scenarios():
     A = [np.asarray(env.A[0])]
     B = [np.asarray(env.B[0])]
     D = [np.asarray(env.D[0])]
-    C = [np.full(9, -1.0)]
-    C[0][8] = 3.0  # goal bottom-right
+    # graded (asymmetric) preference towards the bottom-right corner, avoids exact ties
+    C = [np.array([-(1.0 * (2 - r) + 0.7 * (2 - c)) for r in range(3) for c in range(3)])]
     out.append((make_sc("gridworld_3x3_fpi_pl2",
                         "pymdp.envs.GridWorld 3x3 (9 states, actions UP,RIGHT,DOWN,LEFT,STAY), start (0,0), "
-                        "goal preference at state 8, fpi (single factor: exact one-shot), policy_len 2",
+                        "C = -(1.0*row_dist + 0.7*col_dist) to state 8, fpi (single factor: exact one-shot), policy_len 2",
                         A, B, C, D, [[0]], [[0]], policy_len=2, gamma=4.0, seed=5), env, 6))
 
     env2 = GridWorld(shape=(2, 3), initial_position=(0, 0), include_stay=True, success_prob=0.8)

@@ -8,7 +8,7 @@
 //! The layout mirrors the maths: [`model`] (the generative model and its
 //! validation), [`inference`] (state inference), [`control`] (policies and
 //! expected free energy), [`learning`] (Dirichlet updates), [`agent`] (the
-//! loop that ties them together) and [`env`] (generative processes to act in).
+//! loop that ties them together) and [`mod@env`] (generative processes to act in).
 //! Array layouts and setting names are pymdp's, so a pymdp user can move a
 //! model over unchanged.
 
@@ -18,9 +18,12 @@ pub mod env;
 pub mod error;
 pub mod inference;
 pub mod learning;
+pub mod mmp;
 pub mod model;
+pub mod reduction;
 pub mod rollout;
 pub mod settings;
+pub mod spm;
 
 pub use agent::{Agent, PolicyInference, StepRecord};
 pub use error::PomdpError;

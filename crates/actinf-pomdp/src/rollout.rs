@@ -110,9 +110,10 @@ impl RolloutPlan {
             for f in 0..nf {
                 for g in 0..nf {
                     if closure[f][g] {
-                        for h in 0..nf {
-                            if closure[g][h] && !closure[f][h] {
-                                closure[f][h] = true;
+                        let reach = closure[g].clone();
+                        for (cf, rg) in closure[f].iter_mut().zip(reach) {
+                            if rg && !*cf {
+                                *cf = true;
                                 changed = true;
                             }
                         }

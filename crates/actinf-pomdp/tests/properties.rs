@@ -94,8 +94,10 @@ fn surprise(model: &GenerativeModel, obs: &[usize]) -> f64 {
     -evidence.ln()
 }
 
-fn model_strategy() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<u8>, Vec<f64>, Vec<usize>)>
-{
+/// States per factor, outcomes per modality, dependency masks, entry values, observations.
+type ModelParts = (Vec<usize>, Vec<usize>, Vec<u8>, Vec<f64>, Vec<usize>);
+
+fn model_strategy() -> impl Strategy<Value = ModelParts> {
     (
         prop::collection::vec(2usize..4, 1..4),
         prop::collection::vec(2usize..4, 1..4),

@@ -1,0 +1,753 @@
+//! SPM (MATLAB DEM toolbox) conventions that the rest of the engine does not
+//! share, kept in one place so a user who needs SPM's numbers to 1e-8 can
+//! switch them on by name.
+//!
+//! - [`spm_wnorm`]: the Dirichlet novelty weights with SPM's `exp(−16)`
+//!   added to every count.
+//! - [`spm_mdp_g`]: the expected information gain about states computed over
+//!   the joint state space (SPM's `spm_MDP_G`).
+//! - [`VbxLoop`]: the closed loop of the cross-validation script
+//!   `vb_x_matlab_test_1a.m`, a pseudo-code version of `spm_MDP_VB_X`:
+//!   per-policy marginal message passing over a past window
+//!   ([`crate::mmp`]), policy posterior, deterministic action, and the
+//!   belief resets between steps.
+//!
+//! Two epsilons coexist in SPM: `spm_log(x) = ln(x + 1e-16)` in the MDP
+//! routines ([`crate::mmp::SPM_LOG_GUARD`]) and `ln(x + exp(−16))`
+//! ([`SPM_EXP_M16`]) in `spm_MDP_G` and `spm_wnorm`.
+
+use actinf_core::maths::softmax_in_place;
+use actinf_core::tensor::{dot_except, outer, ContractBuffers};
+use actinf_core::{LogGuard, Tensor};
+
+use crate::error::PomdpError;
+use crate::mmp::{
+    check_entries, check_probabilities, check_vector, marginal_message_passing, MmpInputs,
+    MmpOptions, MmpTrace, MmpTransitions, MmpWorkspace, WindowBeliefs, WindowPrior,
+};
+
+/// `exp(−16)`, SPM's epsilon in `spm_MDP_G` and `spm_wnorm`.
+pub const SPM_EXP_M16: f64 = 1.125_351_747_192_591_2e-7;
+
+/// The guard `ln(x + exp(−16))` of `spm_MDP_G`.
+pub const SPM_G_GUARD: LogGuard = LogGuard::Add(SPM_EXP_M16);
+
+/// SPM's Dirichlet novelty weights (standalone SPM12 DEM `spm_wnorm`):
+///
+/// ```text
+/// a' = a + exp(−16)
+/// W[i, c] = 1 / Σ_i' a'[i', c]  −  1 / a'[i, c]
+/// ```
+///
+/// with axis 0 the distribution's axis and `c` every other index. `W` is the
+/// parameter information gain per count (Friston et al. 2017, "Active
+/// inference, curiosity and insight", eq. 8; Da Costa et al. 2020, eq. 20).
+///
+/// Why not [`crate::control::wnorm`]: that one (pymdp's convention) sums the
+/// raw counts and sets `W = 0` where `a = 0`. SPM adds `exp(−16)` to every
+/// count *before* summing and keeps zero counts (where `W ≈ −8.9e6`). For
+/// columns summing to about one the sums differ by `n·exp(−16) ≈ 1e-6`, above
+/// the fixture tolerance. (`spm_MDP_VB_X.m` has a third, local variant with
+/// `1e-16` and a factor `1/2`, which this is not.)
+///
+/// Errors on a zero-dimensional array or negative or non-finite counts.
+pub fn spm_wnorm(a: &Tensor) -> Result<Tensor, PomdpError> {
+    if a.ndim() == 0 {
+        return Err(PomdpError::Shape {
+            array: "a",
+            index: 0,
+            expected: vec![a.len()],
+            got: vec![],
+        });
+    }
+    check_entries("a", 0, a)?;
+    let rows = a.shape()[0];
+    let cols = a.len() / rows;
+    let mut sums = vec![0.0; cols];
+    for row in a.data().chunks_exact(cols) {
+        for (s, &x) in sums.iter_mut().zip(row) {
+            *s += x + SPM_EXP_M16;
+        }
+    }
+    let data = a
+        .data()
+        .iter()
+        .enumerate()
+        .map(|(k, &x)| 1.0 / sums[k % cols] - 1.0 / (x + SPM_EXP_M16))
+        .collect();
+    Ok(Tensor::new(a.shape().to_vec(), data)?)
+}
+
+/// Expected information gain about hidden states (epistemic value) over the
+/// joint state space, SPM's `spm_MDP_G`:
+///
+/// ```text
+/// q(s)  = Π_f q_f(s_f)                                 (the joint, mean field)
+/// p(o|s) = ⊗_g A_g[:, s]                                (joint outcome over modalities)
+/// q(o)  = Σ_s q(s) p(o|s)
+/// G     = Σ_s q(s) Σ_o p(o|s) ln p(o|s)  −  Σ_o q(o) ln q(o)
+///       = H[q(o)] − E_q(s)[H[p(o|s)]]
+/// ```
+///
+/// with `ln(x + exp(−16))` and states whose joint probability is at most
+/// `exp(−16)` left out (Friston et al. 2015, "Active inference and epistemic
+/// value", eq. 3; Parr & Friston 2019). Every `A_g` must have shape
+/// `[num_obs_g, n_1, …, n_F]` with `n_f = qs[f].len()` (SPM's convention: each
+/// modality over all factors). The joint is visited in row-major order, where
+/// SPM visits it column-major; for more than one factor the sum differs in the
+/// last bits only.
+pub fn spm_mdp_g(a: &[Tensor], qs: &[&[f64]]) -> Result<f64, PomdpError> {
+    if a.is_empty() {
+        return Err(PomdpError::Missing { array: "A" });
+    }
+    if qs.is_empty() {
+        return Err(PomdpError::Missing { array: "qs" });
+    }
+    let ns: Vec<usize> = qs.iter().map(|q| q.len()).collect();
+    for (g, t) in a.iter().enumerate() {
+        if t.ndim() != ns.len() + 1 || t.shape()[1..] != ns[..] {
+            let mut expected = vec![t.shape().first().copied().unwrap_or(1)];
+            expected.extend_from_slice(&ns);
+            return Err(PomdpError::Shape {
+                array: "A",
+                index: g,
+                expected,
+                got: t.shape().to_vec(),
+            });
+        }
+    }
+    for (f, q) in qs.iter().enumerate() {
+        check_vector("qs", f, q, ns[f])?;
+    }
+    let joint = outer(qs);
+    let num_joint = joint.len();
+    let num_outcomes: usize = a.iter().map(|t| t.shape()[0]).product();
+    let mut po = Vec::with_capacity(num_outcomes);
+    let mut next = Vec::with_capacity(num_outcomes);
+    let mut qo = vec![0.0; num_outcomes];
+    let mut g = 0.0;
+    for (i, &q) in joint.iter().enumerate() {
+        if q <= SPM_EXP_M16 {
+            continue;
+        }
+        po.clear();
+        po.push(1.0);
+        for t in a {
+            next.clear();
+            for &x in &po {
+                next.extend(t.data().iter().skip(i).step_by(num_joint).map(|&y| x * y));
+            }
+            std::mem::swap(&mut po, &mut next);
+        }
+        let mut plogp = 0.0;
+        for (o, &p) in qo.iter_mut().zip(&po) {
+            *o += q * p;
+            plogp += p * SPM_G_GUARD.ln(p);
+        }
+        g += q * plogp;
+    }
+    g -= qo.iter().map(|&p| p * SPM_G_GUARD.ln(p)).sum::<f64>();
+    Ok(g)
+}
+
+/// How the policy free energy enters the policy posterior
+/// `q(π) = σ(γ·Q ± F)`.
+///
+/// The `F` of [`crate::mmp`] is SPM's negative free energy (larger is
+/// better), so `spm_MDP_VB_X` adds it. The cross-validation script
+/// `vb_x_matlab_test_1a.m` subtracts it ("as pymdp does"); its fixture needs
+/// [`EvidenceSign::Minus`] (its actions do not depend on the choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidenceSign {
+    /// `σ(γ·Q + F)`, `spm_MDP_VB_X`.
+    Plus,
+    /// `σ(γ·Q − F)`, the cross-validation script.
+    Minus,
+}
+
+/// The model and settings of a [`VbxLoop`].
+///
+/// Arrays are row-major with SPM's axis order: `a[g]` is
+/// `[num_obs_g, n_1, …, n_F]`, `b[f]` is `[n_f, n_f, num_controls_f]`
+/// (`B[next, previous, u]`), `c[g]` holds *raw* preferences, either
+/// `[num_obs_g]` or `[rows, num_obs_g]` with one row per time step
+/// (`rows ≥ num_steps`); the loop uses `ln σ(c)` per time step as SPM does.
+/// `d[f]` is the prior over the first state. Each policy is the next action
+/// per factor (SPM's `U`: `policies[k][f]`).
+#[derive(Debug, Clone)]
+pub struct VbxConfig {
+    /// Likelihoods `A`.
+    pub a: Vec<Tensor>,
+    /// Transitions `B`.
+    pub b: Vec<Tensor>,
+    /// Raw preferences `C`.
+    pub c: Vec<Tensor>,
+    /// Initial-state priors `D`.
+    pub d: Vec<Vec<f64>>,
+    /// Allowed next actions, one row of per-factor actions per policy.
+    pub policies: Vec<Vec<usize>>,
+    /// Number of time steps `T`.
+    pub num_steps: usize,
+    /// Past window `W`: the window holds the current point, the `W − 1`
+    /// points before it and the future points.
+    pub window: usize,
+    /// Message-passing settings (iterations, step size, guards, skip rule).
+    pub mmp: MmpOptions,
+    /// Policy precision γ (SPM's `w`).
+    pub gamma: f64,
+    /// Sign of `F` in the policy posterior.
+    pub evidence: EvidenceSign,
+    /// Whether each step records the per-iteration traces (`xn`, `vn`).
+    pub record_traces: bool,
+}
+
+/// What one step of a [`VbxLoop`] computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VbxStep {
+    /// The time step (0-based).
+    pub t: usize,
+    /// Absolute time (0-based) of the first point of the inference window.
+    pub window_start: usize,
+    /// `F` per policy (negative free energy of the window).
+    pub free_energy: Vec<f64>,
+    /// `Q` per policy: state information gain plus expected utility, summed
+    /// over the present and future window points (larger is better).
+    pub q: Vec<f64>,
+    /// The policy posterior.
+    pub q_pi: Vec<f64>,
+    /// The action per factor, chosen as the mode of the action posterior
+    /// (none at the last step).
+    pub action: Option<Vec<usize>>,
+    /// Per policy, the iteration traces over the window (empty unless
+    /// [`VbxConfig::record_traces`]).
+    pub traces: Vec<MmpTrace>,
+}
+
+/// The closed loop of SPM's `spm_MDP_VB_X` in the form the cross-validation
+/// script `vb_x_matlab_test_1a.m` writes it (Friston et al. 2017, "Active
+/// inference: a process theory"; Parr et al. 2019 for the message passing).
+///
+/// At each step t, given the outcome:
+///
+/// 1. `L_t(s) = Π_g A_g[o_g,t, s]`; beliefs are flattened, `x ← σ(ln x / 4)`.
+/// 2. For each policy k: [`marginal_message_passing`] over the window
+///    `max(0, t−W+1) … S−1` (`S` = time points planned so far: `t + 2`
+///    before the last step, `T` at it) with the actions taken so far and
+///    policy k's next action, from policy k's beliefs; the window's first
+///    point gets `ln D` at t = 0 and otherwise the *policy-separated prior*
+///    `d_sep[k]` as it is (the script's choice: not pushed through `B`).
+///    This gives `F[k]`.
+/// 3. `Q[k] = Σ_{τ=t}^{S−1} [ G(x_τ) + Σ_g (A_g x_τ) · ln σ(C_g,τ) ]` with
+///    [`spm_mdp_g`] for `G`.
+/// 4. `q(π) = σ(γ·Q ± F)` ([`EvidenceSign`]).
+/// 5. Before the last step: the action is the first mode of
+///    `P(u) = Σ_k q(π_k) [U_k = u]` (column-major over factors, as MATLAB's
+///    `find(P(:) == max(P(:)), 1)`); it becomes every policy's action at t;
+///    the next step's policies are appended (unless it is the last); once
+///    `t ≥ W − 1`, `d_sep[k] ← x_k(t−W+1)`; all beliefs reset to uniform.
+///
+/// Outcomes come one step at a time ([`VbxLoop::step`]), so the loop can be
+/// closed with a generative process; [`VbxLoop::run`] takes them all at once.
+#[derive(Debug, Clone)]
+pub struct VbxLoop {
+    a: Vec<Tensor>,
+    transitions: MmpTransitions,
+    log_c: Vec<Vec<Vec<f64>>>,
+    d: Vec<Vec<f64>>,
+    policies: Vec<Vec<usize>>,
+    num_steps: usize,
+    window: usize,
+    mmp: MmpOptions,
+    gamma: f64,
+    evidence: EvidenceSign,
+    record_traces: bool,
+    num_states: Vec<usize>,
+    num_obs: Vec<usize>,
+    /// `plan[k][r][f]`: policy k's action for the transition r → r+1.
+    plan: Vec<Vec<Vec<usize>>>,
+    /// Per-policy beliefs over the whole timeline.
+    x: Vec<WindowBeliefs>,
+    /// Per-policy prior for the window's first point.
+    dsep: Vec<Vec<Vec<f64>>>,
+    likelihoods: Vec<Vec<f64>>,
+    t: usize,
+    workspace: MmpWorkspace,
+    contract: ContractBuffers,
+}
+
+/// The whole run of [`VbxLoop::run`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct VbxRun {
+    /// One record per time step.
+    pub steps: Vec<VbxStep>,
+    /// The actions taken, `actions[t][f]` for t = 0..T−1.
+    pub actions: Vec<Vec<usize>>,
+    /// Per policy, the final beliefs over the timeline (`num_steps` points).
+    pub beliefs: Vec<WindowBeliefs>,
+}
+
+impl VbxLoop {
+    /// Validate the configuration and set up the loop at t = 0.
+    pub fn new(config: VbxConfig) -> Result<Self, PomdpError> {
+        let VbxConfig {
+            a,
+            b,
+            c,
+            d,
+            policies,
+            num_steps,
+            window,
+            mmp,
+            gamma,
+            evidence,
+            record_traces,
+        } = config;
+        let transitions = MmpTransitions::new(&b)?;
+        let num_states = transitions.num_states().to_vec();
+        let nf = num_states.len();
+        if num_steps == 0 {
+            return Err(setting("num_steps", "must be at least 1"));
+        }
+        if window == 0 {
+            return Err(setting("window", "must be at least 1"));
+        }
+        if !gamma.is_finite() {
+            return Err(setting("gamma", "must be finite"));
+        }
+        if mmp.num_iter == 0 {
+            return Err(setting("num_iter", "must be at least 1"));
+        }
+        if !(mmp.tau.is_finite() && mmp.tau > 0.0) {
+            return Err(setting("tau", "must be finite and positive"));
+        }
+        if a.is_empty() {
+            return Err(PomdpError::Missing { array: "A" });
+        }
+        let mut num_obs = Vec::with_capacity(a.len());
+        for (g, t) in a.iter().enumerate() {
+            if t.ndim() != nf + 1 || t.shape()[1..] != num_states[..] {
+                let mut expected = vec![t.shape().first().copied().unwrap_or(1)];
+                expected.extend_from_slice(&num_states);
+                return Err(PomdpError::Shape {
+                    array: "A",
+                    index: g,
+                    expected,
+                    got: t.shape().to_vec(),
+                });
+            }
+            check_probabilities("A", g, t)?;
+            num_obs.push(t.shape()[0]);
+        }
+        if c.len() != a.len() {
+            return Err(PomdpError::Count {
+                array: "C",
+                expected: a.len(),
+                got: c.len(),
+                what: "one per modality",
+            });
+        }
+        let mut log_c = Vec::with_capacity(c.len());
+        for (g, t) in c.iter().enumerate() {
+            let no = num_obs[g];
+            let ok = match t.shape() {
+                [n] => *n == no,
+                [rows, n] => *n == no && (*rows == 1 || *rows >= num_steps),
+                _ => false,
+            };
+            if !ok {
+                return Err(PomdpError::Shape {
+                    array: "C",
+                    index: g,
+                    expected: vec![num_steps, no],
+                    got: t.shape().to_vec(),
+                });
+            }
+            if let Some(k) = t.data().iter().position(|x| !x.is_finite()) {
+                return Err(PomdpError::NonFinite {
+                    array: "C",
+                    index: g,
+                    at: vec![k / no, k % no],
+                    value: t.data()[k],
+                });
+            }
+            log_c.push(
+                t.data()
+                    .chunks_exact(no)
+                    .map(|row| {
+                        let mut p = row.to_vec();
+                        softmax_in_place(&mut p);
+                        mmp.guard.ln_vec(&p)
+                    })
+                    .collect(),
+            );
+        }
+        if d.len() != nf {
+            return Err(PomdpError::Count {
+                array: "D",
+                expected: nf,
+                got: d.len(),
+                what: "one per factor",
+            });
+        }
+        for (f, v) in d.iter().enumerate() {
+            let t = Tensor::new(vec![v.len()], v.clone()).map_err(|_| PomdpError::Shape {
+                array: "D",
+                index: f,
+                expected: vec![num_states[f]],
+                got: vec![v.len()],
+            })?;
+            check_vector("D", f, v, num_states[f])?;
+            check_probabilities("D", f, &t)?;
+        }
+        if policies.is_empty() {
+            return Err(PomdpError::Missing { array: "policies" });
+        }
+        for row in &policies {
+            if row.len() != nf {
+                return Err(PomdpError::ActionLength {
+                    expected: nf,
+                    got: row.len(),
+                });
+            }
+            for (f, &u) in row.iter().enumerate() {
+                let nu = transitions.num_controls()[f];
+                if u >= nu {
+                    return Err(PomdpError::ActionOutOfRange {
+                        factor: f,
+                        value: u,
+                        num_controls: nu,
+                    });
+                }
+            }
+        }
+        let np = policies.len();
+        let mut x0 = WindowBeliefs::uniform(&num_states, num_steps)?;
+        for (f, v) in d.iter().enumerate() {
+            x0.set_marginal(f, 0, v)?;
+        }
+        let plan = policies.iter().map(|p| vec![p.clone()]).collect();
+        let dsep = vec![
+            num_states
+                .iter()
+                .map(|&n| vec![1.0 / n as f64; n])
+                .collect::<Vec<_>>();
+            np
+        ];
+        Ok(Self {
+            a,
+            transitions,
+            log_c,
+            d,
+            policies,
+            num_steps,
+            window,
+            mmp,
+            gamma,
+            evidence,
+            record_traces,
+            num_states,
+            num_obs,
+            plan,
+            x: vec![x0; np],
+            dsep,
+            likelihoods: Vec::with_capacity(num_steps),
+            t: 0,
+            workspace: MmpWorkspace::default(),
+            contract: ContractBuffers::default(),
+        })
+    }
+
+    /// The next time step to run (0-based); equals `num_steps` when done.
+    pub fn time(&self) -> usize {
+        self.t
+    }
+
+    /// Policy k's current beliefs over the timeline (`num_steps` points).
+    pub fn beliefs(&self, k: usize) -> Option<&WindowBeliefs> {
+        self.x.get(k)
+    }
+
+    /// Take the outcome of the current step (one index per modality) and run
+    /// inference, planning and action selection for it.
+    pub fn step(&mut self, obs: &[usize]) -> Result<VbxStep, PomdpError> {
+        if self.t >= self.num_steps {
+            return Err(PomdpError::Order("all time steps of the loop have run"));
+        }
+        if obs.len() != self.a.len() {
+            return Err(PomdpError::ObservationLength {
+                expected: self.a.len(),
+                got: obs.len(),
+            });
+        }
+        for (g, (&o, &no)) in obs.iter().zip(&self.num_obs).enumerate() {
+            if o >= no {
+                return Err(PomdpError::ObservationOutOfRange {
+                    modality: g,
+                    value: o,
+                    num_obs: no,
+                });
+            }
+        }
+        let t = self.t;
+        let mut lik = vec![1.0; self.num_states.iter().product()];
+        for (a, &o) in self.a.iter().zip(obs) {
+            for (l, &p) in lik.iter_mut().zip(a.axis0(o)) {
+                *l *= p;
+            }
+        }
+        self.likelihoods.push(lik);
+
+        // Flatten beliefs: x ← σ(ln x / 4) (the identity on uniform beliefs).
+        let guard = self.mmp.guard;
+        for x in &mut self.x {
+            x.for_each_marginal(|_, q| {
+                for v in q.iter_mut() {
+                    *v = guard.ln(*v) / 4.0;
+                }
+                softmax_in_place(q);
+            });
+        }
+
+        let np = self.policies.len();
+        let num_points_total = self.plan[0].len() + 1;
+        let start = (t + 1).saturating_sub(self.window);
+        let n_points = num_points_total - start;
+        let mut free_energy = vec![0.0; np];
+        let mut traces = Vec::new();
+        for (k, fk) in free_energy.iter_mut().enumerate() {
+            let mut window = WindowBeliefs::uniform(&self.num_states, n_points)?;
+            window.copy_points(0, &self.x[k], start, n_points);
+            let prior = if start == 0 {
+                WindowPrior::Initial(&self.d)
+            } else {
+                WindowPrior::Given(&self.dsep[k])
+            };
+            let inputs = MmpInputs {
+                transitions: &self.transitions,
+                likelihoods: &self.likelihoods[start..=t],
+                actions: &self.plan[k][start..num_points_total - 1],
+                prior,
+            };
+            let mut trace = MmpTrace::default();
+            let outcome = marginal_message_passing(
+                &inputs,
+                &self.mmp,
+                &mut window,
+                &mut self.workspace,
+                self.record_traces.then_some(&mut trace),
+            )?;
+            *fk = outcome.free_energy;
+            self.x[k].copy_points(start, &window, 0, n_points);
+            if self.record_traces {
+                traces.push(trace);
+            }
+        }
+
+        // Expected free energy over the present and future points.
+        let mut q = vec![0.0; np];
+        let nf = self.num_states.len();
+        let mut vecs: Vec<&[f64]> = Vec::with_capacity(nf + 1);
+        for (k, qk) in q.iter_mut().enumerate() {
+            for tau in t..num_points_total {
+                vecs.clear();
+                vecs.push(&[]);
+                for f in 0..nf {
+                    vecs.push(self.x[k].marginal(f, tau).unwrap_or(&[]));
+                }
+                *qk += spm_mdp_g(&self.a, &vecs[1..])?;
+                for (g, a) in self.a.iter().enumerate() {
+                    let qo = dot_except(a.data(), a.shape(), &vecs, Some(0), &mut self.contract);
+                    let rows = &self.log_c[g];
+                    let lc = &rows[tau.min(rows.len() - 1)];
+                    *qk += qo.iter().zip(lc).map(|(o, c)| o * c).sum::<f64>();
+                }
+            }
+        }
+        let sign = match self.evidence {
+            EvidenceSign::Plus => 1.0,
+            EvidenceSign::Minus => -1.0,
+        };
+        let mut q_pi: Vec<f64> = q
+            .iter()
+            .zip(&free_energy)
+            .map(|(&qk, &fk)| self.gamma * qk + sign * fk)
+            .collect();
+        softmax_in_place(&mut q_pi);
+
+        let action = if t + 1 < self.num_steps {
+            let action = self.select_action(t, &q_pi);
+            for (plan, policy) in self.plan.iter_mut().zip(&self.policies) {
+                plan[t].clone_from(&action);
+                if t + 2 < self.num_steps {
+                    plan.push(policy.clone());
+                }
+            }
+            if t + 1 >= self.window {
+                let point = t + 1 - self.window;
+                for (dsep, x) in self.dsep.iter_mut().zip(&self.x) {
+                    for (f, d) in dsep.iter_mut().enumerate() {
+                        if let Some(m) = x.marginal(f, point) {
+                            d.copy_from_slice(m);
+                        }
+                    }
+                }
+            }
+            let ns = &self.num_states;
+            for x in &mut self.x {
+                x.for_each_marginal(|f, q| q.fill(1.0 / ns[f] as f64));
+            }
+            Some(action)
+        } else {
+            None
+        };
+        self.t += 1;
+        Ok(VbxStep {
+            t,
+            window_start: start,
+            free_energy,
+            q,
+            q_pi,
+            action,
+            traces,
+        })
+    }
+
+    /// The first mode of the action posterior at step t, scanning the joint
+    /// action space column-major (first factor fastest), as MATLAB does.
+    fn select_action(&self, t: usize, q_pi: &[f64]) -> Vec<usize> {
+        let nu = self.transitions.num_controls();
+        let size: usize = nu.iter().product();
+        let mut pu = vec![0.0; size];
+        for (plan, &p) in self.plan.iter().zip(q_pi) {
+            let mut lin = 0;
+            let mut stride = 1;
+            for (&u, &n) in plan[t].iter().zip(nu) {
+                lin += u * stride;
+                stride *= n;
+            }
+            pu[lin] += p;
+        }
+        let mut best = 0;
+        for (i, &p) in pu.iter().enumerate() {
+            if p > pu[best] {
+                best = i;
+            }
+        }
+        let mut action = Vec::with_capacity(nu.len());
+        for &n in nu {
+            action.push(best % n);
+            best /= n;
+        }
+        action
+    }
+
+    /// Run every step with the given outcomes (`observations[t][g]`, one row
+    /// per time step, exactly `num_steps` rows).
+    pub fn run(config: VbxConfig, observations: &[Vec<usize>]) -> Result<VbxRun, PomdpError> {
+        let mut lp = Self::new(config)?;
+        if observations.len() != lp.num_steps {
+            return Err(PomdpError::Count {
+                array: "observations",
+                expected: lp.num_steps,
+                got: observations.len(),
+                what: "one row per time step",
+            });
+        }
+        let mut steps = Vec::with_capacity(lp.num_steps);
+        let mut actions = Vec::with_capacity(lp.num_steps.saturating_sub(1));
+        for o in observations {
+            let step = lp.step(o)?;
+            if let Some(a) = &step.action {
+                actions.push(a.clone());
+            }
+            steps.push(step);
+        }
+        Ok(VbxRun {
+            steps,
+            actions,
+            beliefs: lp.x,
+        })
+    }
+}
+
+fn setting(name: &str, reason: &str) -> PomdpError {
+    PomdpError::Setting {
+        name: name.into(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_m16_constant_is_exact() {
+        assert_eq!(SPM_EXP_M16, (-16f64).exp());
+        assert_eq!(crate::mmp::SkipRule::SPM.threshold, (-8f64).exp());
+    }
+
+    #[test]
+    fn wnorm_differs_from_the_masked_variant_as_documented() {
+        let a = Tensor::new(vec![2, 2], vec![0.5, 0.0, 0.5, 1.0]).unwrap();
+        let w = spm_wnorm(&a).unwrap();
+        // Zero count kept: about −1/exp(−16).
+        assert!(w.data()[1] < -8.0e6);
+        let masked = crate::control::wnorm(&a, 0.0);
+        assert_eq!(masked.data()[1], 0.0);
+        assert!((w.data()[0] - masked.data()[0]).abs() > 1e-7);
+    }
+
+    #[test]
+    fn information_gain_is_zero_for_a_flat_likelihood_and_positive_otherwise() {
+        let flat = Tensor::new(vec![2, 2], vec![0.5; 4]).unwrap();
+        let q = [0.3, 0.7];
+        assert!(spm_mdp_g(&[flat], &[&q]).unwrap().abs() < 1e-6);
+        let sharp = Tensor::new(vec![2, 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+        let h = -(0.3f64 * 0.3f64.ln() + 0.7 * 0.7f64.ln());
+        assert!((spm_mdp_g(&[sharp], &[&q]).unwrap() - h).abs() < 1e-5);
+    }
+
+    #[test]
+    fn loop_rejects_bad_configuration_and_runs_a_small_model() {
+        let a = Tensor::new(vec![2, 2], vec![0.9, 0.1, 0.1, 0.9]).unwrap();
+        let b = Tensor::new(vec![2, 2, 2], vec![1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0]).unwrap();
+        let c = Tensor::new(vec![2], vec![0.0, 2.0]).unwrap();
+        let config = VbxConfig {
+            a: vec![a],
+            b: vec![b],
+            c: vec![c],
+            d: vec![vec![0.5, 0.5]],
+            policies: vec![vec![0], vec![1]],
+            num_steps: 4,
+            window: 2,
+            mmp: MmpOptions::spm(8),
+            gamma: 4.0,
+            evidence: EvidenceSign::Plus,
+            record_traces: true,
+        };
+        let mut bad = config.clone();
+        bad.policies = vec![vec![2]];
+        assert!(matches!(
+            VbxLoop::new(bad),
+            Err(PomdpError::ActionOutOfRange { .. })
+        ));
+        let mut bad = config.clone();
+        bad.d = vec![vec![0.5, 0.6]];
+        assert!(matches!(
+            VbxLoop::new(bad),
+            Err(PomdpError::NotNormalised { .. })
+        ));
+        let run = VbxLoop::run(config.clone(), &[vec![0], vec![1], vec![1], vec![0]]).unwrap();
+        assert_eq!(run.actions.len(), 3);
+        for s in &run.steps {
+            assert!((s.q_pi.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            assert_eq!(s.traces.len(), 2);
+        }
+        let mut lp = VbxLoop::new(config).unwrap();
+        assert!(matches!(
+            lp.step(&[2]),
+            Err(PomdpError::ObservationOutOfRange { .. })
+        ));
+    }
+}
