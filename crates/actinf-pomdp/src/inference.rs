@@ -25,6 +25,7 @@ pub struct StateInference {
 pub struct InferenceBuffers {
     contract: ContractBuffers,
     message: Vec<Vec<f64>>,
+    next: Vec<f64>,
 }
 
 /// `ln A_m[o_m, …]` for every modality: the log-likelihood of each outcome over
@@ -115,12 +116,19 @@ pub fn free_energy(
     complexity - expected_log_likelihood(model, log_lik, qs, buf)
 }
 
+/// Iterations stop early once no entry of the posterior moves by more than
+/// this (the fixed point is then reached to rounding; further iterations
+/// change nothing a reference could detect).
+pub const FPI_FIXED_POINT_TOLERANCE: f64 = 1e-15;
+
 /// Fixed-point iteration of the mean-field posterior at one time step.
 ///
 /// Starting from `q = softmax(ln p)`, every iteration sets, for all factors at
 /// once, `ln q_f ← ln p_f + Σ_m E_{q(s_{\f})}[ln A_m[o_m, s]]` and normalises
-/// (pymdp's `run_factorized_fpi`; Parr & Friston 2018). With one factor the
-/// first iteration is already exact Bayes.
+/// (pymdp's `run_factorized_fpi`; Parr & Friston 2018), for at most
+/// `num_iter` iterations or until the fixed point is reached
+/// ([`FPI_FIXED_POINT_TOLERANCE`]). With one factor the first iteration is
+/// already exact Bayes.
 pub fn fpi(
     model: &GenerativeModel,
     obs: &[usize],
@@ -144,11 +152,24 @@ pub fn fpi(
     buf.message.resize(model.num_factors(), Vec::new());
     for _ in 0..iters {
         likelihood_messages(model, &log_lik, &qs, &mut buf.message, &mut buf.contract);
+        let mut change: f64 = 0.0;
         for (f, q) in qs.iter_mut().enumerate() {
-            for ((x, &m), &lp) in q.iter_mut().zip(&buf.message[f]).zip(&log_prior[f]) {
-                *x = m + lp;
+            let next = &mut buf.next;
+            next.clear();
+            next.extend(
+                buf.message[f]
+                    .iter()
+                    .zip(&log_prior[f])
+                    .map(|(&m, &lp)| m + lp),
+            );
+            softmax_in_place(next);
+            for (x, &y) in q.iter_mut().zip(next.iter()) {
+                change = change.max((*x - y).abs());
+                *x = y;
             }
-            softmax_in_place(q);
+        }
+        if change <= FPI_FIXED_POINT_TOLERANCE {
+            break;
         }
     }
     let free_energy = free_energy(model, &log_lik, &qs, &log_prior, guard, &mut buf.contract);
