@@ -51,6 +51,9 @@ pub struct Scenario {
     b_dependencies: Option<Vec<Vec<usize>>>,
     #[serde(default)]
     control_fac_idx: Option<Vec<usize>>,
+    /// Controls per factor (pymdp's `num_controls`); checked against `B`.
+    #[serde(default)]
+    num_controls: Option<Vec<usize>>,
     #[serde(default)]
     policies: Option<Vec<Vec<Vec<usize>>>>,
     /// Agent settings (pymdp's names).
@@ -126,6 +129,14 @@ impl Scenario {
             control_factors: self.control_fac_idx.clone(),
         };
         let model = GenerativeModel::new(arrays).context("the model is not valid")?;
+        if let Some(nc) = &self.num_controls {
+            if nc != &model.num_controls {
+                bail!(
+                    "num_controls is {nc:?} but the control axes of B give {:?}",
+                    model.num_controls
+                );
+            }
+        }
         let agent = match &self.policies {
             Some(p) => {
                 let flat: Vec<Vec<usize>> = p.iter().map(|pol| pol.concat()).collect();

@@ -36,6 +36,8 @@ pub struct PolicyInference {
 pub struct StepRecord {
     /// The observation assimilated.
     pub observation: Vec<usize>,
+    /// The empirical prior over the states at this step (before the observation).
+    pub prior: Vec<Vec<f64>>,
     /// Posterior over states.
     pub qs: Vec<Vec<f64>>,
     /// Variational free energy of that posterior.
@@ -164,7 +166,7 @@ impl Agent {
         };
         let transitions = TransitionsByControl::new(&model.b);
         let plan = RolloutPlan::new(&model, &policies, settings.policy_len);
-        let efe_cache = EfeCache::new(&model, guard);
+        let efe_cache = EfeCache::new(&model, guard, settings.param_info_gain);
         let prior = model.d.clone();
         let gamma = settings.gamma;
         let rng = StdRng::seed_from_u64(settings.seed);
@@ -426,7 +428,7 @@ impl Agent {
             }
         }
         if changed {
-            self.efe_cache = EfeCache::new(&self.model, self.guard);
+            self.efe_cache = EfeCache::new(&self.model, self.guard, self.settings.param_info_gain);
         }
         Ok(())
     }
@@ -450,6 +452,7 @@ impl Agent {
         if let Some(a) = forced {
             self.model.check_action(a)?;
         }
+        let prior = self.prior.clone();
         let si = self.infer_states(obs)?.clone();
         let policies = self.infer_policies()?.clone();
         if self.learns() {
@@ -464,6 +467,7 @@ impl Agent {
         };
         Ok(StepRecord {
             observation: obs.to_vec(),
+            prior,
             qs: si.qs,
             free_energy: si.free_energy,
             policies,

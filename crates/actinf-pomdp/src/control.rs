@@ -11,7 +11,7 @@
 //! (Friston et al. 2017, "Active inference: a process theory"; Da Costa et al.
 //! 2020, eq. 8). The policy posterior is `q(π) = softmax(γ·(−G) + ln E)`.
 
-use actinf_core::maths::softmax_in_place;
+use actinf_core::maths::{digamma, softmax_in_place};
 use actinf_core::tensor::{dot, dot_except, ContractBuffers};
 use actinf_core::{LogGuard, Tensor};
 
@@ -156,22 +156,51 @@ pub struct EfeCache {
     pub wb: Option<TransitionsByControl>,
 }
 
-/// Novelty weights `W = 1/Σ_o a − 1/a` of a Dirichlet array (axis 0 the
-/// distribution's axis), zero where `a = 0` (SPM's `spm_wnorm`, pymdp's
-/// `spm_wnorm · (a > 0)`).
-pub fn wnorm(a: &Tensor, eps: f64) -> Tensor {
+/// How the parameter information gain (novelty) of a Dirichlet array is weighed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoveltyForm {
+    /// The exact expected information gain about the parameters (Da Costa et
+    /// al. 2020, "Active inference on discrete state-spaces: a synthesis",
+    /// eq. D.15): `W = −[ln a₀ − ln a + ψ(a + 1) − ψ(a₀ + 1)]`, `a₀ = Σ_o a`,
+    /// with `a` clipped at machine epsilon (pymdp 1.0's default).
+    #[default]
+    Exact,
+    /// SPM's heuristic `W = 1/a₀ − 1/a` (Da Costa et al. 2020, eq. D.17;
+    /// pymdp's legacy `spm_wnorm`).
+    Spm,
+}
+
+/// Novelty weights of a Dirichlet array (axis 0 the distribution's axis),
+/// zero where `a = 0` so structural zeros carry no novelty. The expected
+/// information gain of an outcome distribution `q(o)` under states `q(s)` is
+/// `−q(o)·(W · q(s))`.
+pub fn novelty_weights(a: &Tensor, form: NoveltyForm) -> Tensor {
+    let eps = f64::EPSILON;
     let rows = a.shape()[0];
-    let sums = actinf_core::maths::column_sums(a.data(), rows);
-    let cols = sums.len();
+    let cols = a.len() / rows;
+    let mut sums = vec![0.0; cols];
+    for (k, &x) in a.data().iter().enumerate() {
+        sums[k % cols] += match form {
+            NoveltyForm::Exact => x.max(eps),
+            NoveltyForm::Spm => x,
+        };
+    }
     let data = a
         .data()
         .iter()
         .enumerate()
         .map(|(k, &x)| {
-            if x > 0.0 {
-                1.0 / sums[k % cols] - 1.0 / (x + eps)
-            } else {
-                0.0
+            if x <= 0.0 {
+                return 0.0;
+            }
+            let a0 = sums[k % cols];
+            match form {
+                NoveltyForm::Exact => {
+                    let (x, a0) = (x.max(eps), a0.max(eps));
+                    -(a0.ln() - x.ln() + digamma(x + 1.0) - digamma(a0 + 1.0))
+                }
+                NoveltyForm::Spm => 1.0 / a0 - 1.0 / (x + eps),
             }
         })
         .collect();
@@ -180,7 +209,7 @@ pub fn wnorm(a: &Tensor, eps: f64) -> Tensor {
 
 impl EfeCache {
     /// Compute the ambiguity of every `A_m` and the novelty weights of `pA`/`pB`.
-    pub fn new(model: &GenerativeModel, guard: LogGuard) -> Self {
+    pub fn new(model: &GenerativeModel, guard: LogGuard, novelty: NoveltyForm) -> Self {
         let ambiguity = model
             .a
             .iter()
@@ -196,16 +225,12 @@ impl EfeCache {
                 h
             })
             .collect();
-        let eps = match guard {
-            LogGuard::Clip(e) | LogGuard::Add(e) => e,
-            LogGuard::Plain => 0.0,
-        };
         let wa = model
             .pa
             .as_ref()
-            .map(|pa| pa.iter().map(|t| wnorm(t, eps)).collect());
+            .map(|pa| pa.iter().map(|t| novelty_weights(t, novelty)).collect());
         let wb = model.pb.as_ref().map(|pb| {
-            let w: Vec<Tensor> = pb.iter().map(|t| wnorm(t, eps)).collect();
+            let w: Vec<Tensor> = pb.iter().map(|t| novelty_weights(t, novelty)).collect();
             TransitionsByControl::new(&w)
         });
         Self { ambiguity, wa, wb }

@@ -123,7 +123,7 @@ pub const FPI_FIXED_POINT_TOLERANCE: f64 = 1e-15;
 
 /// Fixed-point iteration of the mean-field posterior at one time step.
 ///
-/// Starting from `q = softmax(ln p)`, every iteration sets, for all factors at
+/// Starting from uniform `q` (as pymdp does), every iteration sets, for all factors at
 /// once, `ln q_f ← ln p_f + Σ_m E_{q(s_{\f})}[ln A_m[o_m, s]]` and normalises
 /// (pymdp's `run_factorized_fpi`; Parr & Friston 2018), for at most
 /// `num_iter` iterations or until the fixed point is reached
@@ -139,13 +139,10 @@ pub fn fpi(
 ) -> StateInference {
     let log_lik = log_likelihoods(model, obs, guard);
     let log_prior: Vec<Vec<f64>> = prior.iter().map(|p| guard.ln_vec(p)).collect();
-    let mut qs: Vec<Vec<f64>> = log_prior
+    let mut qs: Vec<Vec<f64>> = model
+        .num_states
         .iter()
-        .map(|lp| {
-            let mut q = lp.clone();
-            softmax_in_place(&mut q);
-            q
-        })
+        .map(|&n| vec![1.0 / n as f64; n])
         .collect();
     let single_factor = model.num_factors() == 1;
     let iters = if single_factor { 1 } else { num_iter };

@@ -518,7 +518,7 @@ mod tests {
             .collect();
         let guard = LogGuard::Clip(f64::EPSILON);
         let transitions = TransitionsByControl::new(&model.b);
-        let cache = EfeCache::new(&model, guard);
+        let cache = EfeCache::new(&model, guard, crate::control::NoveltyForm::Exact);
         for policy_len in 1..=3 {
             let policies =
                 construct_policies(&model.num_controls, &model.control_factors, policy_len);

@@ -63,8 +63,9 @@ pub struct Settings {
     pub inference_algo: InferenceAlgo,
     /// Iterations of the state-inference scheme.
     pub num_iter: usize,
-    /// Past window (in steps, including the present) for `mmp`, `vmp` and `exact`.
-    pub inference_horizon: usize,
+    /// Past window (in steps, including the present) for `mmp` and `vmp`;
+    /// `None` (JSON `null`) means the default of 1.
+    pub inference_horizon: Option<usize>,
     /// Policy depth.
     pub policy_len: usize,
     /// Policy precision γ.
@@ -81,6 +82,11 @@ pub struct Settings {
     pub use_states_info_gain: bool,
     /// Include parameter information gain (pA and pB novelty).
     pub use_param_info_gain: bool,
+    /// Form of the parameter information gain: `exact` (pymdp 1.0) or `spm`.
+    pub param_info_gain: crate::control::NoveltyForm,
+    /// pymdp's inductive planning term; only `false` is supported (accepted
+    /// so pymdp settings files load, refused when `true`).
+    pub use_inductive: bool,
     /// Temporal discount applied to the EFE of step τ of a policy: `discount^τ`.
     pub discount: f64,
     /// Learning rate of `pA`.
@@ -131,7 +137,7 @@ impl Default for Settings {
         Self {
             inference_algo: InferenceAlgo::Fpi,
             num_iter: 16,
-            inference_horizon: 1,
+            inference_horizon: None,
             policy_len: 1,
             gamma: 16.0,
             alpha: 16.0,
@@ -140,6 +146,8 @@ impl Default for Settings {
             use_utility: true,
             use_states_info_gain: true,
             use_param_info_gain: false,
+            param_info_gain: crate::control::NoveltyForm::Exact,
+            use_inductive: false,
             discount: 1.0,
             lr_pa: 1.0,
             lr_pb: 1.0,
@@ -170,13 +178,19 @@ impl Settings {
                 reason,
             })
         };
+        if self.use_inductive {
+            return bad(
+                "use_inductive",
+                "inductive planning is not supported; set it to false".into(),
+            );
+        }
         if self.num_iter == 0 {
             return bad("num_iter", "must be at least 1".into());
         }
         if self.policy_len == 0 {
             return bad("policy_len", "must be at least 1".into());
         }
-        if self.inference_horizon == 0 {
+        if self.inference_horizon == Some(0) {
             return bad("inference_horizon", "must be at least 1".into());
         }
         for (name, v) in [

@@ -43,8 +43,8 @@ pub const SPM_G_GUARD: LogGuard = LogGuard::Add(SPM_EXP_M16);
 /// parameter information gain per count (Friston et al. 2017, "Active
 /// inference, curiosity and insight", eq. 8; Da Costa et al. 2020, eq. 20).
 ///
-/// Why not [`crate::control::wnorm`]: that one (pymdp's convention) sums the
-/// raw counts and sets `W = 0` where `a = 0`. SPM adds `exp(−16)` to every
+/// Why not [`crate::control::novelty_weights`] with `NoveltyForm::Spm`: that
+/// one (pymdp's convention) sums the raw counts and sets `W = 0` where `a = 0`. SPM adds `exp(−16)` to every
 /// count *before* summing and keeps zero counts (where `W ≈ −8.9e6`). For
 /// columns summing to about one the sums differ by `n·exp(−16) ≈ 1e-6`, above
 /// the fixture tolerance. (`spm_MDP_VB_X.m` has a third, local variant with
@@ -693,7 +693,7 @@ mod tests {
         let w = spm_wnorm(&a).unwrap();
         // Zero count kept: about −1/exp(−16).
         assert!(w.data()[1] < -8.0e6);
-        let masked = crate::control::wnorm(&a, 0.0);
+        let masked = crate::control::novelty_weights(&a, crate::control::NoveltyForm::Spm);
         assert_eq!(masked.data()[1], 0.0);
         assert!((w.data()[0] - masked.data()[0]).abs() > 1e-7);
     }
