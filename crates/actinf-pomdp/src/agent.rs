@@ -18,6 +18,7 @@ use crate::learning::{
 };
 use crate::model::GenerativeModel;
 use crate::rollout::RolloutPlan;
+use crate::sequence::{infer_sequence, log_transitions, SequenceInputs, SequenceScheme};
 use crate::settings::{ActionSelection, InferenceAlgo, SamplingMode, Settings};
 
 /// The outcome of policy inference at one step.
@@ -48,6 +49,22 @@ pub struct StepRecord {
     pub action: Vec<usize>,
 }
 
+/// The past window of the sequence schemes (`vmp`, `mmp`).
+#[derive(Debug, Clone)]
+struct Window {
+    /// Slots kept (`None`: the whole history).
+    horizon: Option<usize>,
+    obs: std::collections::VecDeque<Vec<usize>>,
+    /// Actions after each slot (the last one leads out of the window).
+    actions: std::collections::VecDeque<Vec<usize>>,
+    /// Prior over the oldest slot.
+    prior: Vec<Vec<f64>>,
+    /// Smoothed marginals of the latest inference, `[slot][factor]`.
+    qs: Vec<Vec<Vec<f64>>>,
+    /// `ln B` per factor and control.
+    log_b: Vec<Vec<Vec<f64>>>,
+}
+
 /// An agent holding a validated model, its settings, its beliefs and its RNG.
 #[derive(Debug)]
 pub struct Agent {
@@ -66,6 +83,8 @@ pub struct Agent {
     q_pi: Option<PolicyInference>,
     gamma: f64,
     rng: StdRng,
+    window: Option<Window>,
+    prior_used: Vec<Vec<f64>>,
     inf_buf: InferenceBuffers,
     plan: RolloutPlan,
     contract: ContractBuffers,
@@ -168,6 +187,18 @@ impl Agent {
         let plan = RolloutPlan::new(&model, &policies, settings.policy_len);
         let efe_cache = EfeCache::new(&model, guard, settings.param_info_gain);
         let prior = model.d.clone();
+        let window = matches!(
+            settings.inference_algo,
+            InferenceAlgo::Vmp | InferenceAlgo::Mmp
+        )
+        .then(|| Window {
+            horizon: settings.inference_horizon,
+            obs: Default::default(),
+            actions: Default::default(),
+            prior: model.d.clone(),
+            qs: Vec::new(),
+            log_b: log_transitions(&transitions, guard),
+        });
         let gamma = settings.gamma;
         let rng = StdRng::seed_from_u64(settings.seed);
         Ok(Self {
@@ -185,6 +216,8 @@ impl Agent {
             q_pi: None,
             gamma,
             rng,
+            window,
+            prior_used: Vec::new(),
             inf_buf: InferenceBuffers::default(),
             plan,
             contract: ContractBuffers::default(),
@@ -216,21 +249,89 @@ impl Agent {
     pub fn infer_states(&mut self, obs: &[usize]) -> Result<&StateInference, PomdpError> {
         self.model.check_observation(obs)?;
         let result = match self.settings.inference_algo {
-            InferenceAlgo::Fpi | InferenceAlgo::Vmp | InferenceAlgo::Mmp => fpi(
-                &self.model,
-                obs,
-                &self.prior,
-                self.settings.num_iter,
-                self.guard,
-                &mut self.inf_buf,
-            ),
-            InferenceAlgo::Exact => exact_posterior(&self.model, obs, &self.prior[0]),
+            InferenceAlgo::Fpi => {
+                self.prior_used.clone_from(&self.prior);
+                fpi(
+                    &self.model,
+                    obs,
+                    &self.prior,
+                    self.settings.num_iter,
+                    self.guard,
+                    &mut self.inf_buf,
+                )
+            }
+            InferenceAlgo::Exact => {
+                self.prior_used.clone_from(&self.prior);
+                exact_posterior(&self.model, obs, &self.prior[0])
+            }
+            InferenceAlgo::Vmp | InferenceAlgo::Mmp => self.infer_window(obs),
         };
         if let Some(prev) = self.qs.take() {
             self.qs_prev = Some(prev.qs);
         }
         self.qs = Some(result);
         Ok(self.qs.as_ref().expect("just set"))
+    }
+
+    /// Sequence inference over the past window: slide the window (the oldest
+    /// slot's smoothed posterior, propagated by its action, becomes the prior
+    /// of the new oldest slot, as pymdp does), then run VMP or MMP.
+    fn infer_window(&mut self, obs: &[usize]) -> StateInference {
+        let scheme = match self.settings.inference_algo {
+            InferenceAlgo::Vmp => SequenceScheme::Vmp,
+            _ => SequenceScheme::Mmp,
+        };
+        let w = self
+            .window
+            .as_mut()
+            .expect("sequence schemes keep a window");
+        if w.horizon.is_some_and(|h| w.obs.len() >= h) {
+            if w.horizon.is_some_and(|h| h > 1) {
+                if let (Some(q0), Some(a0)) = (w.qs.first(), w.actions.front()) {
+                    let mut next = vec![Vec::new(); self.model.num_factors()];
+                    predict_states(
+                        &self.model,
+                        &self.transitions,
+                        q0,
+                        a0,
+                        &mut next,
+                        &mut self.contract,
+                    );
+                    w.prior = next;
+                }
+            }
+            w.obs.pop_front();
+            w.actions.pop_front();
+        }
+        w.obs.push_back(obs.to_vec());
+        w.actions.truncate(w.obs.len() - 1);
+        self.prior_used.clone_from(&w.prior);
+        let observations: Vec<Vec<usize>> = w.obs.iter().cloned().collect();
+        let actions: Vec<Vec<usize>> = w.actions.iter().cloned().collect();
+        let seq = infer_sequence(
+            SequenceInputs {
+                model: &self.model,
+                transitions: &self.transitions,
+                observations: &observations,
+                actions: &actions,
+                prior: &w.prior,
+            },
+            &w.log_b,
+            scheme,
+            self.settings.num_iter,
+            self.guard,
+        );
+        w.qs = seq.qs;
+        StateInference {
+            qs: w.qs.last().cloned().unwrap_or_default(),
+            free_energy: seq.free_energy,
+        }
+    }
+
+    /// The smoothed marginals over the past window (`[slot][factor]`, oldest
+    /// first) for `vmp`/`mmp`; `None` for the single-step schemes.
+    pub fn qs_window(&self) -> Option<&[Vec<Vec<f64>>]> {
+        self.window.as_ref().map(|w| w.qs.as_slice())
     }
 
     /// Evaluate every policy's expected free energy and the policy posterior.
@@ -358,6 +459,9 @@ impl Agent {
             &mut self.contract,
         );
         self.prior = next;
+        if let Some(w) = self.window.as_mut() {
+            w.actions.push_back(action.to_vec());
+        }
         self.last_action = Some(action.to_vec());
         Ok(())
     }
@@ -376,7 +480,32 @@ impl Agent {
             ))?
             .qs
             .clone();
+        // The evidence to count: (outcome, posterior) pairs for pA and
+        // (next posterior, previous posterior, action) triples for pB. The
+        // sequence schemes count their whole window at every step, as pymdp
+        // 1.0 does.
+        type Transition = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<usize>);
+        let (outcomes, transitions): (Vec<(Vec<usize>, Vec<Vec<f64>>)>, Vec<Transition>) =
+            match &self.window {
+                Some(w) => (
+                    w.obs.iter().cloned().zip(w.qs.iter().cloned()).collect(),
+                    (0..w.qs.len().saturating_sub(1))
+                        .map(|t| (w.qs[t + 1].clone(), w.qs[t].clone(), w.actions[t].clone()))
+                        .collect(),
+                ),
+                None => (
+                    vec![(obs.to_vec(), qs.clone())],
+                    match (&self.qs_prev, &self.last_action) {
+                        (Some(prev), Some(action)) => {
+                            vec![(qs.clone(), prev.clone(), action.clone())]
+                        }
+                        _ => Vec::new(),
+                    },
+                ),
+            };
         let s = &self.settings;
+        let protect = s.protect_structural_zeros;
+        let floor = if protect { 0.0 } else { f64::EPSILON };
         let mut changed = false;
         if s.learn_a {
             if let Some(pa) = self.model.pa.as_mut() {
@@ -387,41 +516,48 @@ impl Agent {
                     {
                         continue;
                     }
-                    let deps: Vec<&[f64]> = self.model.a_dependencies[m]
-                        .iter()
-                        .map(|&f| qs[f].as_slice())
-                        .collect();
-                    update_likelihood_counts(t, obs[m], &deps, s.lr_pa, s.fr_pa);
-                    self.model.a[m] = dirichlet_mean(t);
+                    for (k, (o, q)) in outcomes.iter().enumerate() {
+                        let deps: Vec<&[f64]> = self.model.a_dependencies[m]
+                            .iter()
+                            .map(|&f| q[f].as_slice())
+                            .collect();
+                        let fr = if k == 0 { s.fr_pa } else { 1.0 };
+                        update_likelihood_counts(t, o[m], &deps, s.lr_pa, fr, protect);
+                    }
+                    self.model.a[m] = dirichlet_mean(t, floor);
                 }
                 changed = true;
             }
         }
-        if s.learn_b {
-            if let (Some(pb), Some(prev), Some(action)) = (
-                self.model.pb.as_mut(),
-                self.qs_prev.as_ref(),
-                self.last_action.as_ref(),
-            ) {
+        if s.learn_b && !transitions.is_empty() {
+            if let Some(pb) = self.model.pb.as_mut() {
                 for (f, t) in pb.iter_mut().enumerate() {
                     if s.factors_to_learn.as_ref().is_some_and(|l| !l.contains(&f)) {
                         continue;
                     }
-                    let deps: Vec<&[f64]> = self.model.b_dependencies[f]
-                        .iter()
-                        .map(|&g| prev[g].as_slice())
-                        .collect();
-                    update_transition_counts(t, &qs[f], &deps, action[f], s.lr_pb, s.fr_pb);
-                    self.model.b[f] = dirichlet_mean(t);
+                    for (k, (next, prev, action)) in transitions.iter().enumerate() {
+                        let deps: Vec<&[f64]> = self.model.b_dependencies[f]
+                            .iter()
+                            .map(|&g| prev[g].as_slice())
+                            .collect();
+                        let fr = if k == 0 { s.fr_pb } else { 1.0 };
+                        update_transition_counts(
+                            t, &next[f], &deps, action[f], s.lr_pb, fr, protect,
+                        );
+                    }
+                    self.model.b[f] = dirichlet_mean(t, floor);
                 }
                 self.transitions = TransitionsByControl::new(&self.model.b);
+                if let Some(w) = self.window.as_mut() {
+                    w.log_b = log_transitions(&self.transitions, self.guard);
+                }
                 changed = true;
             }
         }
         if s.learn_d && self.qs_prev.is_none() {
             if let Some(pd) = self.model.pd.as_mut() {
                 for (f, p) in pd.iter_mut().enumerate() {
-                    update_initial_counts(p, &qs[f], s.lr_pd, s.fr_pd);
+                    update_initial_counts(p, &qs[f], s.lr_pd, s.fr_pd, protect);
                     let total: f64 = p.iter().sum();
                     self.model.d[f] = p.iter().map(|x| x / total).collect();
                 }
@@ -452,8 +588,8 @@ impl Agent {
         if let Some(a) = forced {
             self.model.check_action(a)?;
         }
-        let prior = self.prior.clone();
         let si = self.infer_states(obs)?.clone();
+        let prior = self.prior_used.clone();
         let policies = self.infer_policies()?.clone();
         if self.learns() {
             self.update_parameters(obs)?;

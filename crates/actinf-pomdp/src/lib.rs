@@ -22,6 +22,7 @@ pub mod mmp;
 pub mod model;
 pub mod reduction;
 pub mod rollout;
+pub mod sequence;
 pub mod settings;
 pub mod spm;
 

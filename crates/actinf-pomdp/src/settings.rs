@@ -116,6 +116,9 @@ pub struct Settings {
     /// Learn `D` (when `pD` is given).
     #[serde(rename = "learn_D")]
     pub learn_d: bool,
+    /// Keep zero Dirichlet counts at zero when learning (structural zeros).
+    /// pymdp 1.0 does not: `false` reproduces it (see [`crate::learning`]).
+    pub protect_structural_zeros: bool,
     /// Modalities whose `pA` learns (default: all).
     pub modalities_to_learn: Option<Vec<usize>>,
     /// Factors whose `pB` learns (default: all).
@@ -158,6 +161,7 @@ impl Default for Settings {
             learn_a: true,
             learn_b: true,
             learn_d: true,
+            protect_structural_zeros: true,
             modalities_to_learn: None,
             factors_to_learn: None,
             use_precision_update: false,
