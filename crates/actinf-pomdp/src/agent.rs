@@ -484,25 +484,25 @@ impl Agent {
         // (next posterior, previous posterior, action) triples for pB. The
         // sequence schemes count their whole window at every step, as pymdp
         // 1.0 does.
+        type Outcome = (Vec<usize>, Vec<Vec<f64>>);
         type Transition = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<usize>);
-        let (outcomes, transitions): (Vec<(Vec<usize>, Vec<Vec<f64>>)>, Vec<Transition>) =
-            match &self.window {
-                Some(w) => (
-                    w.obs.iter().cloned().zip(w.qs.iter().cloned()).collect(),
-                    (0..w.qs.len().saturating_sub(1))
-                        .map(|t| (w.qs[t + 1].clone(), w.qs[t].clone(), w.actions[t].clone()))
-                        .collect(),
-                ),
-                None => (
-                    vec![(obs.to_vec(), qs.clone())],
-                    match (&self.qs_prev, &self.last_action) {
-                        (Some(prev), Some(action)) => {
-                            vec![(qs.clone(), prev.clone(), action.clone())]
-                        }
-                        _ => Vec::new(),
-                    },
-                ),
-            };
+        let (outcomes, transitions): (Vec<Outcome>, Vec<Transition>) = match &self.window {
+            Some(w) => (
+                w.obs.iter().cloned().zip(w.qs.iter().cloned()).collect(),
+                (0..w.qs.len().saturating_sub(1))
+                    .map(|t| (w.qs[t + 1].clone(), w.qs[t].clone(), w.actions[t].clone()))
+                    .collect(),
+            ),
+            None => (
+                vec![(obs.to_vec(), qs.clone())],
+                match (&self.qs_prev, &self.last_action) {
+                    (Some(prev), Some(action)) => {
+                        vec![(qs.clone(), prev.clone(), action.clone())]
+                    }
+                    _ => Vec::new(),
+                },
+            ),
+        };
         let s = &self.settings;
         let protect = s.protect_structural_zeros;
         let floor = if protect { 0.0 } else { f64::EPSILON };
