@@ -51,6 +51,9 @@ struct ModalityLevels {
     levels: Vec<Vec<TupleNode>>,
     /// Size of one partial array after each level (without the lead axis).
     inner: Vec<usize>,
+    /// `groups[ℓ]`: the nodes of level ℓ grouped by parent, so that each
+    /// parent's partial array is read once for all its children.
+    groups: Vec<Vec<(usize, Vec<usize>)>>,
 }
 
 /// The structure of a policy set's rollouts and the buffers to evaluate it.
@@ -73,6 +76,7 @@ pub struct RolloutPlan {
     qo_levels: Vec<Vec<f64>>,
     aux_levels: Vec<Vec<f64>>,
     scratch: [Vec<f64>; 2],
+    gemm: GemmBuffers,
     tuple_utility: Vec<f64>,
     tuple_info: Vec<f64>,
     tuple_novelty: Vec<f64>,
@@ -186,7 +190,26 @@ impl RolloutPlan {
                     }
                     policy_tuple[(t * nm + m) * np + p] = parent;
                 }
-                per_m.push(ModalityLevels { levels, inner });
+                let groups = levels
+                    .iter()
+                    .map(|nodes| {
+                        let mut by_parent: Vec<(usize, Vec<usize>)> = Vec::new();
+                        let mut index: HashMap<usize, usize> = HashMap::new();
+                        for (i, node) in nodes.iter().enumerate() {
+                            let g = *index.entry(node.parent).or_insert_with(|| {
+                                by_parent.push((node.parent, Vec::new()));
+                                by_parent.len() - 1
+                            });
+                            by_parent[g].1.push(i);
+                        }
+                        by_parent
+                    })
+                    .collect();
+                per_m.push(ModalityLevels {
+                    levels,
+                    inner,
+                    groups,
+                });
             }
             modality.push(per_m);
         }
@@ -220,6 +243,7 @@ impl RolloutPlan {
             qo_levels: vec![Vec::new(); max_levels],
             aux_levels: vec![Vec::new(); max_levels],
             scratch: [Vec::new(), Vec::new()],
+            gemm: GemmBuffers::default(),
             tuple_utility: Vec::new(),
             tuple_info: Vec::new(),
             tuple_novelty: Vec::new(),
@@ -330,7 +354,14 @@ impl RolloutPlan {
                     v.clear();
                     v.resize(n_final, 0.0);
                 }
-                run_levels(model.a[m].data(), no, plan, &marg, &mut self.qo_levels);
+                run_levels(
+                    model.a[m].data(),
+                    no,
+                    plan,
+                    &marg,
+                    &mut self.qo_levels,
+                    &mut self.gemm,
+                );
                 let c = model.log_preferences(m, t);
                 for (i, qo) in self.qo_levels[last].chunks_exact(no).enumerate() {
                     if terms.use_utility {
@@ -341,13 +372,27 @@ impl RolloutPlan {
                     }
                 }
                 if terms.use_states_info_gain {
-                    run_levels(&cache.ambiguity[m], 1, plan, &marg, &mut self.aux_levels);
+                    run_levels(
+                        &cache.ambiguity[m],
+                        1,
+                        plan,
+                        &marg,
+                        &mut self.aux_levels,
+                        &mut self.gemm,
+                    );
                     for (i, h) in self.aux_levels[last].iter().enumerate() {
                         self.tuple_info[i] -= h;
                     }
                 }
                 if let (true, Some(wa)) = (novelty_a, &cache.wa) {
-                    run_levels(wa[m].data(), no, plan, &marg, &mut self.aux_levels);
+                    run_levels(
+                        wa[m].data(),
+                        no,
+                        plan,
+                        &marg,
+                        &mut self.aux_levels,
+                        &mut self.gemm,
+                    );
                     for (i, (qo, w)) in self.qo_levels[last]
                         .chunks_exact(no)
                         .zip(self.aux_levels[last].chunks_exact(no))
@@ -396,15 +441,102 @@ fn contract_trailing(data: &[f64], vecs: &[&[f64]], scratch: &mut [Vec<f64>; 2],
     }
 }
 
+/// `out[c] = Σ_j row[j] · vt[j·kc + c]`: one row of a small matrix product,
+/// eight columns at a time so the partial sums stay in registers. On x86-64
+/// CPUs with AVX2 and FMA the same loop is compiled for them and chosen at
+/// run time (the results then differ from the baseline build by rounding).
+#[inline]
+fn row_times_matrix(row: &[f64], vt: &[f64], kc: usize, out: &mut [f64], use_fma: bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if use_fma {
+            // SAFETY: `use_fma` is true only when the CPU has AVX2 and FMA.
+            unsafe { row_times_matrix_avx2(row, vt, kc, out) };
+            return;
+        }
+    }
+    let _ = use_fma;
+    row_times_matrix_kernel::<false>(row, vt, kc, out);
+}
+
+/// Whether the AVX2+FMA kernel can run on this CPU.
+fn fma_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_times_matrix_avx2(row: &[f64], vt: &[f64], kc: usize, out: &mut [f64]) {
+    row_times_matrix_kernel::<true>(row, vt, kc, out);
+}
+
+/// `acc + a·b`, fused when `FUSED` (only where the CPU has FMA).
+#[inline(always)]
+fn multiply_add<const FUSED: bool>(a: f64, b: f64, acc: f64) -> f64 {
+    if FUSED {
+        a.mul_add(b, acc)
+    } else {
+        acc + a * b
+    }
+}
+
+/// `kc` must be a multiple of 4 (callers pad `vt` with zero columns).
+#[inline(always)]
+fn row_times_matrix_kernel<const FUSED: bool>(row: &[f64], vt: &[f64], kc: usize, out: &mut [f64]) {
+    let mut c0 = 0;
+    while c0 + 8 <= kc {
+        let mut acc = [0.0f64; 8];
+        for (j, &a) in row.iter().enumerate() {
+            let v = &vt[j * kc + c0..j * kc + c0 + 8];
+            for i in 0..8 {
+                acc[i] = multiply_add::<FUSED>(a, v[i], acc[i]);
+            }
+        }
+        out[c0..c0 + 8].copy_from_slice(&acc);
+        c0 += 8;
+    }
+    if c0 < kc {
+        let mut acc = [0.0f64; 4];
+        for (j, &a) in row.iter().enumerate() {
+            let v = &vt[j * kc + c0..j * kc + c0 + 4];
+            for i in 0..4 {
+                acc[i] = multiply_add::<FUSED>(a, v[i], acc[i]);
+            }
+        }
+        out[c0..c0 + 4].copy_from_slice(&acc);
+    }
+}
+
+/// Scratch space of [`run_levels`].
+#[derive(Debug, Clone, Default)]
+struct GemmBuffers {
+    /// Children's marginals, transposed: `[n][children]`.
+    vt: Vec<f64>,
+    /// Products `[rows][children]` before scattering.
+    out: Vec<f64>,
+}
+
 /// Contract an array `[lead, n_{d_0}, …, n_{d_{k−1}}]` level by level with
 /// the marginals of each tuple node; `levels[k−1]` ends holding `lead` values
 /// per final node.
+///
+/// The children of one parent contract the same partial array with different
+/// marginals: a small matrix product `src[rows × n] · V[n × children]`, done
+/// with the children innermost so each row of `src` is read once.
 fn run_levels<'m>(
     array: &[f64],
     lead: usize,
     plan: &ModalityLevels,
     marg: &dyn Fn(usize, usize) -> &'m [f64],
     levels: &mut Vec<Vec<f64>>,
+    gemm: &mut GemmBuffers,
 ) {
     let k = plan.levels.len();
     if levels.len() < k {
@@ -422,18 +554,45 @@ fn run_levels<'m>(
         let n = in_size / out_size;
         dst.clear();
         dst.resize(plan.levels[l].len() * out_size, 0.0);
-        for (i, node) in plan.levels[l].iter().enumerate() {
+        for (parent, children) in &plan.groups[l] {
             let src = if l == 0 {
                 array
             } else {
-                &before[l - 1][node.parent * in_size..(node.parent + 1) * in_size]
+                &before[l - 1][parent * in_size..(parent + 1) * in_size]
             };
-            let v = marg(l, node.marginal);
-            for (d, row) in dst[i * out_size..(i + 1) * out_size]
-                .iter_mut()
-                .zip(src.chunks_exact(n))
-            {
-                *d = dot(row, v);
+            if let [only] = children[..] {
+                let v = marg(l, plan.levels[l][only].marginal);
+                for (d, row) in dst[only * out_size..(only + 1) * out_size]
+                    .iter_mut()
+                    .zip(src.chunks_exact(n))
+                {
+                    *d = dot(row, v);
+                }
+                continue;
+            }
+            // Children padded to a multiple of 4 with zero columns.
+            let kc = children.len().div_ceil(4) * 4;
+            gemm.vt.clear();
+            gemm.vt.resize(n * kc, 0.0);
+            for (c, &node) in children.iter().enumerate() {
+                let v = marg(l, plan.levels[l][node].marginal);
+                for (j, &x) in v.iter().enumerate() {
+                    gemm.vt[j * kc + c] = x;
+                }
+            }
+            gemm.out.clear();
+            gemm.out.resize(out_size * kc, 0.0);
+            let use_fma = fma_available();
+            for (srow, orow) in src.chunks_exact(n).zip(gemm.out.chunks_exact_mut(kc)) {
+                row_times_matrix(srow, &gemm.vt, kc, orow, use_fma);
+            }
+            for (c, &node) in children.iter().enumerate() {
+                for (r, d) in dst[node * out_size..(node + 1) * out_size]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    *d = gemm.out[r * kc + c];
+                }
             }
         }
     }
