@@ -28,7 +28,7 @@ pub struct PolicyInference {
     pub evaluation: PolicyEvaluation,
     /// Posterior over policies.
     pub q_pi: Vec<f64>,
-    /// The policy precision used (updated when `use_precision_update`).
+    /// The policy precision used.
     pub gamma: f64,
 }
 
@@ -357,7 +357,7 @@ impl Agent {
             self.guard,
             &mut evaluation,
         );
-        let q_pi = policy_posterior(&evaluation.neg_efe, self.gamma, &self.log_e, None);
+        let q_pi = policy_posterior(&evaluation.neg_efe, self.gamma, &self.log_e);
         self.q_pi = Some(PolicyInference {
             evaluation,
             q_pi,
@@ -609,6 +609,27 @@ impl Agent {
             policies,
             action,
         })
+    }
+}
+
+impl Agent {
+    /// Run a whole episode against a generative process: reset it, then
+    /// `num_steps` times take its outcome, [`Agent::step`], and act on it.
+    pub fn run_episode(
+        &mut self,
+        env: &mut dyn crate::env::Environment,
+        num_steps: usize,
+    ) -> Result<Vec<StepRecord>, PomdpError> {
+        let mut obs = env.reset();
+        let mut records = Vec::with_capacity(num_steps);
+        for t in 0..num_steps {
+            let rec = self.step(&obs, None)?;
+            if t + 1 < num_steps {
+                obs = env.step(&rec.action)?;
+            }
+            records.push(rec);
+        }
+        Ok(records)
     }
 }
 

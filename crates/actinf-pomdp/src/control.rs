@@ -377,18 +377,15 @@ pub fn evaluate_policies(
     out
 }
 
-/// Policy posterior `q(π) = softmax(γ·(−G) + ln E [− F(π)])`.
-pub fn policy_posterior(
-    neg_efe: &[f64],
-    gamma: f64,
-    log_e: &[f64],
-    policy_vfe: Option<&[f64]>,
-) -> Vec<f64> {
+/// Policy posterior `q(π) = softmax(γ·(−G(π)) + ln E(π))` (Friston et al.
+/// 2017, "Active inference: a process theory", eq. 7). SPM's per-policy
+/// scheme, which also adds each policy's free energy, is
+/// [`crate::spm::VbxLoop`].
+pub fn policy_posterior(neg_efe: &[f64], gamma: f64, log_e: &[f64]) -> Vec<f64> {
     let mut q: Vec<f64> = neg_efe
         .iter()
         .zip(log_e)
-        .enumerate()
-        .map(|(p, (&g, &e))| gamma * g + e - policy_vfe.map_or(0.0, |f| f[p]))
+        .map(|(&g, &e)| gamma * g + e)
         .collect();
     softmax_in_place(&mut q);
     q

@@ -123,12 +123,6 @@ pub struct Settings {
     pub modalities_to_learn: Option<Vec<usize>>,
     /// Factors whose `pB` learns (default: all).
     pub factors_to_learn: Option<Vec<usize>>,
-    /// Update the policy precision γ as SPM does (Gamma prior with rate `beta`).
-    pub use_precision_update: bool,
-    /// Rate of the Gamma prior on γ (SPM's `beta`; prior mean of γ is 1/beta).
-    pub beta: f64,
-    /// Add each policy's variational free energy to its log-prior, as SPM does.
-    pub use_policy_vfe: bool,
     /// Numerical conventions (log guard) of pymdp or SPM.
     pub convention: Convention,
     /// Seed of the agent's random number generator.
@@ -164,9 +158,6 @@ impl Default for Settings {
             protect_structural_zeros: true,
             modalities_to_learn: None,
             factors_to_learn: None,
-            use_precision_update: false,
-            beta: 1.0,
-            use_policy_vfe: false,
             convention: Convention::Pymdp,
             seed: 0,
         }
@@ -197,11 +188,7 @@ impl Settings {
         if self.inference_horizon == Some(0) {
             return bad("inference_horizon", "must be at least 1".into());
         }
-        for (name, v) in [
-            ("gamma", self.gamma),
-            ("alpha", self.alpha),
-            ("beta", self.beta),
-        ] {
+        for (name, v) in [("gamma", self.gamma), ("alpha", self.alpha)] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(name, format!("must be finite and positive, got {v}"));
             }
