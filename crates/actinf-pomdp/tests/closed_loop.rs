@@ -99,14 +99,14 @@ fn forward_backward_matches_enumeration_and_filtering() {
             p *= b(s[t], s[t - 1], actions[t - 1]) * lik(t, s[t]);
         }
         evidence += p;
-        for t in 0..4 {
-            marg[t][s[t]] += p;
+        for (m, &st) in marg.iter_mut().zip(&s) {
+            m[st] += p;
         }
     }
     assert!((fb.log_evidence - evidence.ln()).abs() < 1e-12);
-    for t in 0..4 {
-        for s in 0..3 {
-            assert!((fb.smoothed[t][s] - marg[t][s] / evidence).abs() < 1e-12);
+    for (smoothed, brute) in fb.smoothed.iter().zip(&marg) {
+        for (q, p) in smoothed.iter().zip(brute) {
+            assert!((q - p / evidence).abs() < 1e-12);
         }
     }
     // The agent's exact filter, step by step, gives the same filtered
