@@ -54,10 +54,10 @@ fn learning_and_forgetting_rates_scale_the_counts() {
     let pb = agent.model().pb.as_ref().unwrap()[0].data();
     // pB[s', s, u=1] ← 0.9·pB + q_t(s') q_{t−1}(s); u = 0 only forgets.
     for sp in 0..2 {
-        for s in 0..2 {
+        for (s, &q_prev) in q.iter().enumerate() {
             let k = (sp * 2 + s) * 2;
             assert!((pb[k] - 0.9 * pb_before[k]).abs() < 1e-12);
-            let want = 0.9 * pb_before[k + 1] + rec2.qs[0][sp] * q[s];
+            let want = 0.9 * pb_before[k + 1] + rec2.qs[0][sp] * q_prev;
             assert!((pb[k + 1] - want).abs() < 1e-12);
         }
     }
