@@ -129,3 +129,27 @@ fn forward_backward_matches_enumeration_and_filtering() {
     let one = exact_posterior(&model, &obs[0], &model.d[0]);
     assert!((one.qs[0][0] - fb.filtered[0][0]).abs() < 1e-15);
 }
+
+#[test]
+fn stochastic_runs_replay_from_their_seed() {
+    let run = |seed: u64| -> Vec<usize> {
+        let model = GenerativeModel::new(GridWorld::model(3, 3, 0.8, 4, 0, 1.0)).unwrap();
+        let settings = Settings {
+            action_selection: actinf_pomdp::settings::ActionSelection::Stochastic,
+            alpha: 1.0,
+            gamma: 1.0,
+            seed,
+            ..Settings::default()
+        };
+        let mut agent = Agent::new(model, settings).unwrap();
+        let mut env = GridWorld::new(3, 3, 0.8, 4, seed).unwrap();
+        agent
+            .run_episode(&mut env, 30)
+            .unwrap()
+            .iter()
+            .map(|r| r.action[0])
+            .collect()
+    };
+    assert_eq!(run(11), run(11));
+    assert_ne!(run(11), run(12));
+}
