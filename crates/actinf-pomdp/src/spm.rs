@@ -11,6 +11,8 @@
 //!   per-policy marginal message passing over a past window
 //!   ([`crate::mmp`]), policy posterior, deterministic action, and the
 //!   belief resets between steps.
+//! - [`spm_policy_precision`] and [`PrecisionPrior`]: SPM's update of the
+//!   policy precision γ = 1/β_q, which [`VbxLoop::with_precision`] switches on.
 //!
 //! Two epsilons coexist in SPM: `spm_log(x) = ln(x + 1e-16)` in the MDP
 //! routines ([`crate::mmp::SPM_LOG_GUARD`]) and `ln(x + exp(−16))`
@@ -165,6 +167,191 @@ pub enum EvidenceSign {
     Minus,
 }
 
+/// The Gamma prior over the policy precision γ, switched on in a [`VbxLoop`]
+/// with [`VbxLoop::with_precision`].
+///
+/// SPM's prior is `p(γ) = Γ(1, β)`: shape 1, rate `β`, so the prior mean of γ
+/// is `1/β` (`MDP.beta`, default 1). The posterior is `Γ(1, β_q)` with
+/// expected precision `γ = 1/β_q`; [`spm_policy_precision`] says how `β_q`
+/// is updated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrecisionPrior {
+    /// Rate `β` of the Gamma prior (SPM's `MDP.beta`, default 1); finite and
+    /// positive.
+    pub beta: f64,
+    /// Updates of `β_q` per time step (SPM's `Ni` = 16, the same count as its
+    /// state iterations; there is no stopping rule).
+    pub num_iter: usize,
+}
+
+impl PrecisionPrior {
+    /// SPM's defaults: `β = 1`, 16 updates per time step.
+    pub const SPM: PrecisionPrior = PrecisionPrior {
+        beta: 1.0,
+        num_iter: 16,
+    };
+
+    /// Rate `beta` with SPM's 16 updates per time step.
+    pub fn new(beta: f64) -> Self {
+        Self { beta, ..Self::SPM }
+    }
+
+    fn validate(&self) -> Result<(), PomdpError> {
+        if !(self.beta.is_finite() && self.beta > 0.0) {
+            return Err(setting("precision.beta", "must be finite and positive"));
+        }
+        if self.num_iter == 0 {
+            return Err(setting("precision.num_iter", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for PrecisionPrior {
+    fn default() -> Self {
+        Self::SPM
+    }
+}
+
+/// What [`spm_policy_precision`] computed at one time step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyPrecision {
+    /// The policy posterior `σ(γ·Q + F)` of the last iteration, computed with
+    /// the precision *before* the last update (SPM's `u(:, t)`, recorded as
+    /// `MDP.R`).
+    pub q_pi: Vec<f64>,
+    /// The policy prior `σ(γ·Q)` of the last iteration (SPM's `pu`).
+    pub prior: Vec<f64>,
+    /// The expected precision after the last update, `1/β_q` (SPM's
+    /// `w(t)`, recorded as `MDP.w`).
+    pub gamma: f64,
+    /// The posterior rate `β_q` after the last update; SPM carries it over to
+    /// the next time step.
+    pub rate: f64,
+    /// γ after each update (SPM's `wn`, rows `(t−1)·Ni + 1 … t·Ni`).
+    pub gamma_updates: Vec<f64>,
+    /// The policy posterior of each iteration, before that iteration's
+    /// precision update (SPM's `un`).
+    pub q_pi_updates: Vec<Vec<f64>>,
+}
+
+/// SPM's variational update of the policy precision γ = 1/β_q at one time
+/// step (`spm_MDP_VB_X.m`, "variational updates - policies and precision";
+/// Friston, FitzGerald, Rigoli, Schwartenbeck & Pezzulo 2017, "Active
+/// inference: a process theory", Neural Computation 29(1):1–49, the belief
+/// updates for precision; Da Costa et al. 2020, "Active inference on discrete
+/// state-spaces: a synthesis", J. Math. Psychol. 99:102447).
+///
+/// With `Q` the *negative* expected free energy per policy (SPM's `Q`,
+/// larger is better; the paper's `G = −Q`) and `F` the term added for the
+/// evidence (SPM's negative free energy, so the paper's `−F`), starting from
+/// `β_q = rate` and `γ = 1/β_q`, each of `prior.num_iter` iterations does
+///
+/// ```text
+/// q(π)  = σ(γ·Q + F)                 posterior over policies   (SPM's qu)
+/// p(π)  = σ(γ·Q)                     prior over policies       (SPM's pu)
+/// ε     = (q(π) − p(π)) · Q          (SPM's eg)
+/// ∂F/∂γ = β_q − β + ε                (SPM's dFdg)
+/// β_q  ← β_q − ∂F/∂γ / 2
+/// γ     = 1/β_q
+/// ```
+///
+/// a half step towards the fixed point `β_q = β − (q(π) − p(π))·Q`, which is
+/// the paper's `β_q = β + (π − π₀)·G`. So γ is driven above the prior mean
+/// `1/β` when the evidence moves the policy posterior towards policies of
+/// larger `Q` than the prior expects (`ε > 0`), below it when the evidence
+/// moves it towards policies of smaller `Q` (`ε < 0`, even if the posterior
+/// is sharper than the prior), and relaxes towards `1/β` when it changes
+/// nothing (`q(π) = p(π)`, e.g. a single policy).
+///
+/// Details as SPM has them: the posterior of the last iteration is computed
+/// *before* the last update, so [`PolicyPrecision::q_pi`] belongs to the
+/// precision of the next-to-last update while [`PolicyPrecision::gamma`] is
+/// the last one; the rate is not reset between time steps (SPM starts each
+/// step from `w(t) = w(t−1) = 1/β_q`), so pass the previous step's
+/// [`PolicyPrecision::rate`] and `β` at the first step. SPM's log prior over
+/// policies `ln E` is left out (it cancels for SPM's default uniform `E`),
+/// and so is its Occam window: pass `Q` and `F` of the policies still in play.
+/// SPM puts no bound on `β_q` (it could in principle cross zero when
+/// `ε > β`); this routine follows it and errors only if γ stops being finite.
+///
+/// Errors on empty or unequal `q` and `f`, non-finite entries, a rate that is
+/// not finite and positive, or an invalid prior.
+pub fn spm_policy_precision(
+    q: &[f64],
+    f: &[f64],
+    rate: f64,
+    prior: PrecisionPrior,
+) -> Result<PolicyPrecision, PomdpError> {
+    prior.validate()?;
+    if q.is_empty() {
+        return Err(PomdpError::Missing { array: "Q" });
+    }
+    if f.len() != q.len() {
+        return Err(PomdpError::Count {
+            array: "F",
+            expected: q.len(),
+            got: f.len(),
+            what: "one per policy",
+        });
+    }
+    for (array, v) in [("Q", q), ("F", f)] {
+        if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+            return Err(PomdpError::NonFinite {
+                array,
+                index: 0,
+                at: vec![k],
+                value: v[k],
+            });
+        }
+    }
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(setting("precision rate", "must be finite and positive"));
+    }
+    let beta = prior.beta;
+    let mut qb = rate;
+    let mut gamma = 1.0 / qb;
+    let mut qu = vec![0.0; q.len()];
+    let mut pu = vec![0.0; q.len()];
+    let mut gamma_updates = Vec::with_capacity(prior.num_iter);
+    let mut q_pi_updates = Vec::with_capacity(prior.num_iter);
+    for _ in 0..prior.num_iter {
+        for ((u, p), (&qk, &fk)) in qu.iter_mut().zip(pu.iter_mut()).zip(q.iter().zip(f)) {
+            *p = gamma * qk;
+            *u = *p + fk;
+        }
+        softmax_in_place(&mut qu);
+        softmax_in_place(&mut pu);
+        let eg: f64 = qu
+            .iter()
+            .zip(&pu)
+            .zip(q)
+            .map(|((u, p), qk)| (u - p) * qk)
+            .sum();
+        let dfdg = qb - beta + eg;
+        qb -= dfdg / 2.0;
+        gamma = 1.0 / qb;
+        if !gamma.is_finite() {
+            return Err(PomdpError::NonFinite {
+                array: "policy precision",
+                index: 0,
+                at: vec![gamma_updates.len()],
+                value: gamma,
+            });
+        }
+        gamma_updates.push(gamma);
+        q_pi_updates.push(qu.clone());
+    }
+    Ok(PolicyPrecision {
+        q_pi: qu,
+        prior: pu,
+        gamma,
+        rate: qb,
+        gamma_updates,
+        q_pi_updates,
+    })
+}
+
 /// The model and settings of a [`VbxLoop`].
 ///
 /// Arrays are row-major with SPM's axis order: `a[g]` is
@@ -193,7 +380,9 @@ pub struct VbxConfig {
     pub window: usize,
     /// Message-passing settings (iterations, step size, guards, skip rule).
     pub mmp: MmpOptions,
-    /// Policy precision γ (SPM's `w`).
+    /// Policy precision γ (SPM's `w`), fixed over the run. Ignored once
+    /// [`VbxLoop::with_precision`] switches on the precision update, which
+    /// starts from SPM's `γ = 1/β`.
     pub gamma: f64,
     /// Sign of `F` in the policy posterior.
     pub evidence: EvidenceSign,
@@ -213,8 +402,18 @@ pub struct VbxStep {
     /// `Q` per policy: state information gain plus expected utility, summed
     /// over the present and future window points (larger is better).
     pub q: Vec<f64>,
-    /// The policy posterior.
+    /// The policy posterior (SPM's `u(:, t)`, `MDP.R`).
     pub q_pi: Vec<f64>,
+    /// The policy prior `σ(γ·Q)` that goes with [`VbxStep::q_pi`] (SPM's
+    /// `pu`).
+    pub policy_prior: Vec<f64>,
+    /// The policy precision after this step: the fixed [`VbxConfig::gamma`],
+    /// or with [`VbxLoop::with_precision`] the expected precision after the
+    /// step's last update (SPM's `w(t)`, `MDP.w`).
+    pub gamma: f64,
+    /// With [`VbxLoop::with_precision`], γ after each update of this step
+    /// (SPM's `wn`); otherwise empty.
+    pub gamma_updates: Vec<f64>,
     /// The action per factor, chosen as the mode of the action posterior
     /// (none at the last step).
     pub action: Option<Vec<usize>>,
@@ -239,7 +438,11 @@ pub struct VbxStep {
 ///    This gives `F[k]`.
 /// 3. `Q[k] = Σ_{τ=t}^{S−1} [ G(x_τ) + Σ_g (A_g x_τ) · ln σ(C_g,τ) ]` with
 ///    [`spm_mdp_g`] for `G`.
-/// 4. `q(π) = σ(γ·Q ± F)` ([`EvidenceSign`]).
+/// 4. `q(π) = σ(γ·Q ± F)` ([`EvidenceSign`]), with γ fixed
+///    ([`VbxConfig::gamma`]) or, after [`VbxLoop::with_precision`], updated
+///    as SPM does ([`spm_policy_precision`], `±F` as the evidence term, the
+///    rate `β_q` carried from step to step; skipped with a single policy, as
+///    SPM skips its whole policy stage then).
 /// 5. Before the last step: the action is the first mode of
 ///    `P(u) = Σ_k q(π_k) [U_k = u]` (column-major over factors, as MATLAB's
 ///    `find(P(:) == max(P(:)), 1)`); it becomes every policy's action at t;
@@ -261,6 +464,10 @@ pub struct VbxLoop {
     gamma: f64,
     evidence: EvidenceSign,
     record_traces: bool,
+    /// The precision update, when switched on.
+    precision: Option<PrecisionPrior>,
+    /// Posterior rate `β_q` of the precision (SPM's `qb`).
+    rate: f64,
     num_states: Vec<usize>,
     num_obs: Vec<usize>,
     /// `plan[k][r][f]`: policy k's action for the transition r → r+1.
@@ -445,6 +652,8 @@ impl VbxLoop {
             gamma,
             evidence,
             record_traces,
+            precision: None,
+            rate: 1.0 / gamma,
             num_states,
             num_obs,
             plan,
@@ -455,6 +664,52 @@ impl VbxLoop {
             workspace: MmpWorkspace::default(),
             contract: ContractBuffers::default(),
         })
+    }
+
+    /// Switch SPM's policy-precision update on (`Some`) or off (`None`, γ
+    /// fixed at [`VbxConfig::gamma`], the default).
+    ///
+    /// With a prior, the loop starts from `β_q = β`, `γ = 1/β` (SPM's
+    /// `qb = beta`, `w = 1/qb`) and runs [`spm_policy_precision`] at every
+    /// step after the state updates and `Q`, carrying `β_q` over between
+    /// steps. Note that `spm_MDP_VB_X` itself only does this for sequential
+    /// policies (`MDP.V`): with one-step policies (`MDP.U`, the form this loop
+    /// plans with) it sets `OPTIONS.gamma = 1` and keeps `γ = 1/β` fixed.
+    /// Here the policies share their past, so their `F` differ only through
+    /// the future point and the policy-separated window prior: with
+    /// deterministic transitions and backward messages from observed points
+    /// only, `F` is the same for every policy, `q(π) = p(π)` and γ stays at
+    /// `1/β`; it moves with noisy transitions and
+    /// [`crate::mmp::BackwardMessages::FromAll`].
+    ///
+    /// Errors once a step has run, or on an invalid prior.
+    pub fn with_precision(mut self, precision: Option<PrecisionPrior>) -> Result<Self, PomdpError> {
+        if self.t > 0 {
+            return Err(PomdpError::Order(
+                "the precision prior must be set before the first step",
+            ));
+        }
+        match precision {
+            Some(prior) => {
+                prior.validate()?;
+                self.rate = prior.beta;
+                self.gamma = 1.0 / prior.beta;
+            }
+            None => {
+                if self.precision.is_some() {
+                    return Err(PomdpError::Order(
+                        "the precision update cannot be switched off again; rebuild the loop",
+                    ));
+                }
+            }
+        }
+        self.precision = precision;
+        Ok(self)
+    }
+
+    /// The current policy precision γ (fixed, or the latest update).
+    pub fn gamma(&self) -> f64 {
+        self.gamma
     }
 
     /// The next time step to run (0-based); equals `num_steps` when done.
@@ -567,12 +822,22 @@ impl VbxLoop {
             EvidenceSign::Plus => 1.0,
             EvidenceSign::Minus => -1.0,
         };
-        let mut q_pi: Vec<f64> = q
-            .iter()
-            .zip(&free_energy)
-            .map(|(&qk, &fk)| self.gamma * qk + sign * fk)
-            .collect();
-        softmax_in_place(&mut q_pi);
+        let evidence: Vec<f64> = free_energy.iter().map(|&fk| sign * fk).collect();
+        let (q_pi, policy_prior, gamma_updates) = match self.precision {
+            Some(prior) if np > 1 => {
+                let out = spm_policy_precision(&q, &evidence, self.rate, prior)?;
+                self.rate = out.rate;
+                self.gamma = out.gamma;
+                (out.q_pi, out.prior, out.gamma_updates)
+            }
+            _ => {
+                let mut prior: Vec<f64> = q.iter().map(|&qk| self.gamma * qk).collect();
+                let mut q_pi: Vec<f64> = prior.iter().zip(&evidence).map(|(p, e)| p + e).collect();
+                softmax_in_place(&mut q_pi);
+                softmax_in_place(&mut prior);
+                (q_pi, prior, Vec::new())
+            }
+        };
 
         let action = if t + 1 < self.num_steps {
             let action = self.select_action(t, &q_pi);
@@ -607,6 +872,9 @@ impl VbxLoop {
             free_energy,
             q,
             q_pi,
+            policy_prior,
+            gamma: self.gamma,
+            gamma_updates,
             action,
             traces,
         })
@@ -644,19 +912,26 @@ impl VbxLoop {
     /// Run every step with the given outcomes (`observations[t][g]`, one row
     /// per time step, exactly `num_steps` rows).
     pub fn run(config: VbxConfig, observations: &[Vec<usize>]) -> Result<VbxRun, PomdpError> {
-        let mut lp = Self::new(config)?;
-        if observations.len() != lp.num_steps {
+        Self::new(config)?.run_all(observations)
+    }
+
+    /// Run every remaining step with the given outcomes (one row per
+    /// remaining time step), e.g. after [`VbxLoop::with_precision`]. The
+    /// record holds the steps run here.
+    pub fn run_all(mut self, observations: &[Vec<usize>]) -> Result<VbxRun, PomdpError> {
+        let remaining = self.num_steps - self.t;
+        if observations.len() != remaining {
             return Err(PomdpError::Count {
                 array: "observations",
-                expected: lp.num_steps,
+                expected: remaining,
                 got: observations.len(),
-                what: "one row per time step",
+                what: "one row per remaining time step",
             });
         }
-        let mut steps = Vec::with_capacity(lp.num_steps);
-        let mut actions = Vec::with_capacity(lp.num_steps.saturating_sub(1));
+        let mut steps = Vec::with_capacity(remaining);
+        let mut actions = Vec::with_capacity(remaining);
         for o in observations {
-            let step = lp.step(o)?;
+            let step = self.step(o)?;
             if let Some(a) = &step.action {
                 actions.push(a.clone());
             }
@@ -665,7 +940,7 @@ impl VbxLoop {
         Ok(VbxRun {
             steps,
             actions,
-            beliefs: lp.x,
+            beliefs: self.x,
         })
     }
 }
