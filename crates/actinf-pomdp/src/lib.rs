@@ -25,6 +25,7 @@ pub mod rollout;
 pub mod sequence;
 pub mod settings;
 pub mod spm;
+mod validate;
 
 pub use agent::{Agent, PolicyInference, StepRecord};
 pub use error::PomdpError;

@@ -53,7 +53,7 @@ use actinf_core::{LogGuard, Tensor};
 
 use crate::control::TransitionsByControl;
 use crate::error::PomdpError;
-use crate::model::NORMALISATION_TOLERANCE;
+use crate::validate::{check_probabilities, check_vector};
 
 /// SPM's `spm_log` guard in the MDP routines: `ln(x + 1e-16)`.
 pub const SPM_LOG_GUARD: LogGuard = LogGuard::Add(1e-16);
@@ -741,99 +741,6 @@ fn check_actions(row: &[usize], num_controls: &[usize]) -> Result<(), PomdpError
                 factor: f,
                 value: u,
                 num_controls: nu,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// A vector of length `len` with finite, non-negative entries.
-pub(crate) fn check_vector(
-    array: &'static str,
-    index: usize,
-    v: &[f64],
-    len: usize,
-) -> Result<(), PomdpError> {
-    if v.len() != len {
-        return Err(PomdpError::Shape {
-            array,
-            index,
-            expected: vec![len],
-            got: vec![v.len()],
-        });
-    }
-    for (k, &x) in v.iter().enumerate() {
-        if !x.is_finite() {
-            return Err(PomdpError::NonFinite {
-                array,
-                index,
-                at: vec![k],
-                value: x,
-            });
-        }
-        if x < 0.0 {
-            return Err(PomdpError::Negative {
-                array,
-                index,
-                at: vec![k],
-                value: x,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Entries finite and non-negative, and every column (axis 0) summing to one
-/// within [`NORMALISATION_TOLERANCE`].
-pub(crate) fn check_probabilities(
-    array: &'static str,
-    index: usize,
-    t: &Tensor,
-) -> Result<(), PomdpError> {
-    check_entries(array, index, t)?;
-    let rows = t.shape()[0];
-    let sums = actinf_core::maths::column_sums(t.data(), rows);
-    let tail = &t.shape()[1..];
-    for (c, &s) in sums.iter().enumerate() {
-        if (s - 1.0).abs() > NORMALISATION_TOLERANCE {
-            let mut column = vec![0; tail.len()];
-            actinf_core::tensor::unravel(tail, c, &mut column);
-            return Err(PomdpError::NotNormalised {
-                array,
-                index,
-                column,
-                sum: s,
-                tolerance: NORMALISATION_TOLERANCE,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Entries finite and non-negative.
-pub(crate) fn check_entries(
-    array: &'static str,
-    index: usize,
-    t: &Tensor,
-) -> Result<(), PomdpError> {
-    for (k, &x) in t.data().iter().enumerate() {
-        if !x.is_finite() || x < 0.0 {
-            let mut at = vec![0; t.ndim()];
-            actinf_core::tensor::unravel(t.shape(), k, &mut at);
-            return Err(if x.is_finite() {
-                PomdpError::Negative {
-                    array,
-                    index,
-                    at,
-                    value: x,
-                }
-            } else {
-                PomdpError::NonFinite {
-                    array,
-                    index,
-                    at,
-                    value: x,
-                }
             });
         }
     }

@@ -8,10 +8,10 @@
 //! policies. `pA`, `pB`, `pD` are Dirichlet concentration parameters of the
 //! same shapes as `A`, `B`, `D`.
 
-use actinf_core::tensor::unravel;
 use actinf_core::Tensor;
 
 use crate::error::PomdpError;
+use crate::validate::{check_columns, check_values};
 
 /// Tolerance on column sums of probability arrays.
 pub const NORMALISATION_TOLERANCE: f64 = 1e-6;
@@ -446,57 +446,6 @@ fn check_dependencies(
                     reason: "factors must be listed in strictly ascending order".into(),
                 });
             }
-        }
-    }
-    Ok(())
-}
-
-/// Finite everywhere, and non-negative when `probability` is set.
-fn check_values(
-    array: &'static str,
-    index: usize,
-    t: &Tensor,
-    probability: bool,
-) -> Result<(), PomdpError> {
-    for (k, &v) in t.data().iter().enumerate() {
-        if !v.is_finite() || (probability && v < 0.0) {
-            let mut at = vec![0; t.ndim()];
-            unravel(t.shape(), k, &mut at);
-            return Err(if !v.is_finite() {
-                PomdpError::NonFinite {
-                    array,
-                    index,
-                    at,
-                    value: v,
-                }
-            } else {
-                PomdpError::Negative {
-                    array,
-                    index,
-                    at,
-                    value: v,
-                }
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Every column (axis 0) sums to one.
-fn check_columns(array: &'static str, index: usize, t: &Tensor) -> Result<(), PomdpError> {
-    let rows = t.shape()[0];
-    let sums = actinf_core::maths::column_sums(t.data(), rows);
-    for (j, &s) in sums.iter().enumerate() {
-        if (s - 1.0).abs() > NORMALISATION_TOLERANCE {
-            let mut column = vec![0; t.ndim() - 1];
-            unravel(&t.shape()[1..], j, &mut column);
-            return Err(PomdpError::NotNormalised {
-                array,
-                index,
-                column,
-                sum: s,
-                tolerance: NORMALISATION_TOLERANCE,
-            });
         }
     }
     Ok(())

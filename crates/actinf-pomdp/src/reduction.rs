@@ -30,7 +30,7 @@ use actinf_core::maths::ln_gamma;
 use actinf_core::Tensor;
 
 use crate::error::PomdpError;
-use crate::mmp::check_entries;
+use crate::validate::check_entries;
 
 /// The result of [`reduce_dirichlet`].
 #[derive(Debug, Clone, PartialEq)]

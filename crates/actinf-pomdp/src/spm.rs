@@ -24,9 +24,10 @@ use actinf_core::{LogGuard, Tensor};
 
 use crate::error::PomdpError;
 use crate::mmp::{
-    check_entries, check_probabilities, check_vector, marginal_message_passing, MmpInputs,
-    MmpOptions, MmpTrace, MmpTransitions, MmpWorkspace, WindowBeliefs, WindowPrior,
+    marginal_message_passing, MmpInputs, MmpOptions, MmpTrace, MmpTransitions, MmpWorkspace,
+    WindowBeliefs, WindowPrior,
 };
+use crate::validate::{check_entries, check_probabilities, check_vector};
 
 /// `exp(−16)`, SPM's epsilon in `spm_MDP_G` and `spm_wnorm`.
 pub const SPM_EXP_M16: f64 = 1.125_351_747_192_591_2e-7;
