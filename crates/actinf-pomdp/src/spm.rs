@@ -108,16 +108,7 @@ pub fn spm_mdp_g(a: &[Tensor], qs: &[&[f64]]) -> Result<f64, PomdpError> {
     }
     let ns: Vec<usize> = qs.iter().map(|q| q.len()).collect();
     for (g, t) in a.iter().enumerate() {
-        if t.ndim() != ns.len() + 1 || t.shape()[1..] != ns[..] {
-            let mut expected = vec![t.shape().first().copied().unwrap_or(1)];
-            expected.extend_from_slice(&ns);
-            return Err(PomdpError::Shape {
-                array: "A",
-                index: g,
-                expected,
-                got: t.shape().to_vec(),
-            });
-        }
+        check_joint_likelihood_shape(g, t, &ns)?;
     }
     for (f, q) in qs.iter().enumerate() {
         check_vector("qs", f, q, ns[f])?;
@@ -533,16 +524,7 @@ impl VbxLoop {
         }
         let mut num_obs = Vec::with_capacity(a.len());
         for (g, t) in a.iter().enumerate() {
-            if t.ndim() != nf + 1 || t.shape()[1..] != num_states[..] {
-                let mut expected = vec![t.shape().first().copied().unwrap_or(1)];
-                expected.extend_from_slice(&num_states);
-                return Err(PomdpError::Shape {
-                    array: "A",
-                    index: g,
-                    expected,
-                    got: t.shape().to_vec(),
-                });
-            }
+            check_joint_likelihood_shape(g, t, &num_states)?;
             check_probabilities("A", g, t)?;
             num_obs.push(t.shape()[0]);
         }
@@ -944,6 +926,21 @@ impl VbxLoop {
             beliefs: self.x,
         })
     }
+}
+
+/// `A[g]` must be `[num_obs, num_states…]` over every factor (SPM's layout).
+fn check_joint_likelihood_shape(g: usize, t: &Tensor, ns: &[usize]) -> Result<(), PomdpError> {
+    if t.ndim() != ns.len() + 1 || t.shape()[1..] != ns[..] {
+        let mut expected = vec![t.shape().first().copied().unwrap_or(1)];
+        expected.extend_from_slice(ns);
+        return Err(PomdpError::Shape {
+            array: "A",
+            index: g,
+            expected,
+            got: t.shape().to_vec(),
+        });
+    }
+    Ok(())
 }
 
 fn setting(name: &str, reason: &str) -> PomdpError {
