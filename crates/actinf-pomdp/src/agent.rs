@@ -347,7 +347,11 @@ impl Agent {
             use_param_info_gain: self.settings.use_param_info_gain,
             discount: self.settings.discount,
         };
-        let mut evaluation = PolicyEvaluation::default();
+        // Reuse the previous step's buffers.
+        let (mut evaluation, mut q_pi) = match self.q_pi.take() {
+            Some(p) => (p.evaluation, p.q_pi),
+            None => (PolicyEvaluation::default(), Vec::new()),
+        };
         self.plan.evaluate(
             &self.model,
             &self.transitions,
@@ -357,7 +361,7 @@ impl Agent {
             self.guard,
             &mut evaluation,
         );
-        let q_pi = policy_posterior(&evaluation.neg_efe, self.gamma, &self.log_e);
+        policy_posterior(&evaluation.neg_efe, self.gamma, &self.log_e, &mut q_pi);
         self.q_pi = Some(PolicyInference {
             evaluation,
             q_pi,

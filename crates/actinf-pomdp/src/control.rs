@@ -380,15 +380,11 @@ pub fn evaluate_policies(
 /// Policy posterior `q(π) = softmax(γ·(−G(π)) + ln E(π))` (Friston et al.
 /// 2017, "Active inference: a process theory", eq. 7). SPM's per-policy
 /// scheme, which also adds each policy's free energy, is
-/// [`crate::spm::VbxLoop`].
-pub fn policy_posterior(neg_efe: &[f64], gamma: f64, log_e: &[f64]) -> Vec<f64> {
-    let mut q: Vec<f64> = neg_efe
-        .iter()
-        .zip(log_e)
-        .map(|(&g, &e)| gamma * g + e)
-        .collect();
-    softmax_in_place(&mut q);
-    q
+/// [`crate::spm::VbxLoop`]. Written into `q`, whose allocation is reused.
+pub fn policy_posterior(neg_efe: &[f64], gamma: f64, log_e: &[f64], q: &mut Vec<f64>) {
+    q.clear();
+    q.extend(neg_efe.iter().zip(log_e).map(|(&g, &e)| gamma * g + e));
+    softmax_in_place(q);
 }
 
 #[cfg(test)]

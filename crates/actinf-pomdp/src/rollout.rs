@@ -295,23 +295,35 @@ impl RolloutPlan {
                 let values = &mut rest[0][f];
                 self.marginal_novelty.clear();
                 for (id, node) in self.marginals[t][f].iter().enumerate() {
-                    let parents: Vec<&[f64]> = deps
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &g)| {
-                            if t == 0 {
-                                qs[g].as_slice()
-                            } else {
-                                let ng = model.num_states[g];
-                                let pid = node.parents[k];
-                                &done[t - 1][g][pid * ng..(pid + 1) * ng]
-                            }
-                        })
-                        .collect();
+                    let parent = |k: usize, g: usize| -> &[f64] {
+                        if t == 0 {
+                            qs[g].as_slice()
+                        } else {
+                            let ng = model.num_states[g];
+                            let pid = node.parents[k];
+                            &done[t - 1][g][pid * ng..(pid + 1) * ng]
+                        }
+                    };
+                    // Up to four dependencies without allocating.
+                    let mut few: [&[f64]; 4] = [&[]; 4];
+                    let many: Vec<&[f64]>;
+                    let parents: &[&[f64]] = if deps.len() <= few.len() {
+                        for (k, &g) in deps.iter().enumerate() {
+                            few[k] = parent(k, g);
+                        }
+                        &few[..deps.len()]
+                    } else {
+                        many = deps
+                            .iter()
+                            .enumerate()
+                            .map(|(k, &g)| parent(k, g))
+                            .collect();
+                        &many
+                    };
                     let out_f = &mut values[id * n..(id + 1) * n];
                     contract_trailing(
                         transitions.by_control[f][node.control].data(),
-                        &parents,
+                        parents,
                         &mut self.scratch,
                         out_f,
                     );
@@ -320,7 +332,7 @@ impl RolloutPlan {
                         self.qo.resize(n, 0.0);
                         contract_trailing(
                             wb.by_control[f][node.control].data(),
-                            &parents,
+                            parents,
                             &mut self.scratch,
                             &mut self.qo,
                         );
