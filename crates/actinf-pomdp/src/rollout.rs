@@ -453,22 +453,22 @@ fn contract_trailing(data: &[f64], vecs: &[&[f64]], scratch: &mut [Vec<f64>; 2],
     }
 }
 
-/// `out[c] = Σ_j row[j] · vt[j·kc + c]`: one row of a small matrix product,
-/// eight columns at a time so the partial sums stay in registers. On x86-64
+/// `out[r·kc + c] = Σ_j src[r·n + j] · vt[j·kc + c]`: a small matrix
+/// product with the short dimension `kc` (a multiple of 4) innermost. Four
+/// rows by eight columns are accumulated in registers at a time. On x86-64
 /// CPUs with AVX2 and FMA the same loop is compiled for them and chosen at
-/// run time (the results then differ from the baseline build by rounding).
-#[inline]
-fn row_times_matrix(row: &[f64], vt: &[f64], kc: usize, out: &mut [f64], use_fma: bool) {
+/// run time (results then differ from the baseline build by rounding only).
+fn matrix_product(src: &[f64], n: usize, vt: &[f64], kc: usize, out: &mut [f64], use_fma: bool) {
     #[cfg(target_arch = "x86_64")]
     {
         if use_fma {
             // SAFETY: `use_fma` is true only when the CPU has AVX2 and FMA.
-            unsafe { row_times_matrix_avx2(row, vt, kc, out) };
+            unsafe { matrix_product_avx2(src, n, vt, kc, out) };
             return;
         }
     }
     let _ = use_fma;
-    row_times_matrix_kernel::<false>(row, vt, kc, out);
+    matrix_product_kernel::<false>(src, n, vt, kc, out);
 }
 
 /// Whether the AVX2+FMA kernel can run on this CPU.
@@ -485,8 +485,8 @@ fn fma_available() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row_times_matrix_avx2(row: &[f64], vt: &[f64], kc: usize, out: &mut [f64]) {
-    row_times_matrix_kernel::<true>(row, vt, kc, out);
+unsafe fn matrix_product_avx2(src: &[f64], n: usize, vt: &[f64], kc: usize, out: &mut [f64]) {
+    matrix_product_kernel::<true>(src, n, vt, kc, out);
 }
 
 /// `acc + a·b`, fused when `FUSED` (only where the CPU has FMA).
@@ -499,30 +499,67 @@ fn multiply_add<const FUSED: bool>(a: f64, b: f64, acc: f64) -> f64 {
     }
 }
 
-/// `kc` must be a multiple of 4 (callers pad `vt` with zero columns).
 #[inline(always)]
-fn row_times_matrix_kernel<const FUSED: bool>(row: &[f64], vt: &[f64], kc: usize, out: &mut [f64]) {
-    let mut c0 = 0;
-    while c0 + 8 <= kc {
-        let mut acc = [0.0f64; 8];
-        for (j, &a) in row.iter().enumerate() {
-            let v = &vt[j * kc + c0..j * kc + c0 + 8];
-            for i in 0..8 {
-                acc[i] = multiply_add::<FUSED>(a, v[i], acc[i]);
+fn matrix_product_kernel<const FUSED: bool>(
+    src: &[f64],
+    n: usize,
+    vt: &[f64],
+    kc: usize,
+    out: &mut [f64],
+) {
+    let rows = src.len() / n;
+    let mut r0 = 0;
+    while r0 < rows {
+        let nr = if rows - r0 >= 4 { 4 } else { 1 };
+        let mut c0 = 0;
+        while c0 < kc {
+            if c0 + 8 <= kc {
+                if nr == 4 {
+                    block::<FUSED, 4, 8>(src, n, vt, kc, r0, c0, out);
+                } else {
+                    block::<FUSED, 1, 8>(src, n, vt, kc, r0, c0, out);
+                }
+                c0 += 8;
+            } else {
+                if nr == 4 {
+                    block::<FUSED, 4, 4>(src, n, vt, kc, r0, c0, out);
+                } else {
+                    block::<FUSED, 1, 4>(src, n, vt, kc, r0, c0, out);
+                }
+                c0 += 4;
             }
         }
-        out[c0..c0 + 8].copy_from_slice(&acc);
-        c0 += 8;
+        r0 += nr;
     }
-    if c0 < kc {
-        let mut acc = [0.0f64; 4];
-        for (j, &a) in row.iter().enumerate() {
-            let v = &vt[j * kc + c0..j * kc + c0 + 4];
-            for i in 0..4 {
-                acc[i] = multiply_add::<FUSED>(a, v[i], acc[i]);
+}
+
+/// One `R × W` block of [`matrix_product`], accumulated in registers.
+#[inline(always)]
+fn block<const FUSED: bool, const R: usize, const W: usize>(
+    src: &[f64],
+    n: usize,
+    vt: &[f64],
+    kc: usize,
+    r0: usize,
+    c0: usize,
+    out: &mut [f64],
+) {
+    let mut acc = [[0.0f64; W]; R];
+    let rows: [&[f64]; R] = std::array::from_fn(|r| &src[(r0 + r) * n..(r0 + r + 1) * n]);
+    for j in 0..n {
+        let v: &[f64; W] = vt[j * kc + c0..j * kc + c0 + W]
+            .try_into()
+            .expect("block width");
+        for r in 0..R {
+            let a = rows[r][j];
+            for w in 0..W {
+                acc[r][w] = multiply_add::<FUSED>(a, v[w], acc[r][w]);
             }
         }
-        out[c0..c0 + 4].copy_from_slice(&acc);
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        let o = (r0 + r) * kc + c0;
+        out[o..o + W].copy_from_slice(acc_r);
     }
 }
 
@@ -594,10 +631,7 @@ fn run_levels<'m>(
             }
             gemm.out.clear();
             gemm.out.resize(out_size * kc, 0.0);
-            let use_fma = fma_available();
-            for (srow, orow) in src.chunks_exact(n).zip(gemm.out.chunks_exact_mut(kc)) {
-                row_times_matrix(srow, &gemm.vt, kc, orow, use_fma);
-            }
+            matrix_product(src, n, &gemm.vt, kc, &mut gemm.out, fma_available());
             for (c, &node) in children.iter().enumerate() {
                 for (r, d) in dst[node * out_size..(node + 1) * out_size]
                     .iter_mut()
