@@ -3,6 +3,8 @@
 //! them, and writing the results as JSON. The binary (`src/main.rs`) is a thin
 //! shell around it; conformance tests drive the same code paths the CLI does.
 
+#![warn(missing_docs)]
+
 pub mod arrays;
 pub mod demo;
 pub mod plot;

@@ -11,6 +11,8 @@
 //! work on slices; the contraction routines take caller-owned scratch buffers
 //! so that an agent step need not allocate.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod maths;
 pub mod tensor;

@@ -12,6 +12,8 @@
 //! Array layouts and setting names are pymdp's, so a pymdp user can move a
 //! model over unchanged.
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod control;
 pub mod env;
