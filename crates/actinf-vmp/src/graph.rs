@@ -1,0 +1,600 @@
+//! A factor graph of conjugate-exponential nodes and variational message
+//! passing over it.
+//!
+//! Each latent node keeps a factor `q(x)` of the mean-field posterior, in
+//! natural parameters `φ`. Updating a node sets
+//! `φ = φ_p(⟨pa⟩) + Σ_children m_child→x` (Winn & Bishop 2005, eq. 18–22),
+//! which maximises the evidence lower bound
+//!
+//! `L = Σ_latent [(φ_p − φ)·⟨u⟩ + ⟨g_p⟩ − g] + Σ_observed [φ_p·u(x) + ⟨g_p⟩ + f(x)]`
+//!
+//! with respect to that factor, so `L` never decreases under the updates.
+//! Plates replicate a node; a parent broadcasts to its children's plates
+//! (numpy's rules, right-aligned) and their messages are summed back.
+
+use std::collections::HashMap;
+
+use crate::error::VmpError;
+use crate::family::{Family, Parts};
+use crate::kind::Kind;
+
+/// A parent: another node, or a constant value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parent {
+    /// A node of the graph, by name.
+    Node(String),
+    /// Constant values with their plates (`values.len() = Π plates × value size`).
+    Constant {
+        /// Concrete values.
+        values: Vec<f64>,
+        /// Their plates (empty for a single value).
+        plates: Vec<usize>,
+    },
+}
+
+impl Parent {
+    /// A single constant value (no plates).
+    pub fn value(values: impl Into<Vec<f64>>) -> Self {
+        Parent::Constant {
+            values: values.into(),
+            plates: Vec::new(),
+        }
+    }
+
+    /// A node by name.
+    pub fn node(name: &str) -> Self {
+        Parent::Node(name.to_string())
+    }
+}
+
+/// A node as the user declares it.
+#[derive(Debug)]
+pub struct NodeSpec {
+    /// Unique name.
+    pub name: String,
+    /// Its type.
+    pub family: Box<dyn Family>,
+    /// Its plates.
+    pub plates: Vec<usize>,
+    /// Its parents, one per slot of the family.
+    pub parents: Vec<Parent>,
+    /// Observed values (`Π plates × value size`), if observed.
+    pub observed: Option<Vec<f64>>,
+    /// Which plate elements are observed (missing values: `false`).
+    pub mask: Option<Vec<bool>>,
+}
+
+impl NodeSpec {
+    /// A latent node.
+    pub fn new(name: &str, family: impl Family + 'static, parents: Vec<Parent>) -> Self {
+        Self {
+            name: name.to_string(),
+            family: Box::new(family),
+            plates: Vec::new(),
+            parents,
+            observed: None,
+            mask: None,
+        }
+    }
+
+    /// Replicate the node over plates.
+    pub fn plates(mut self, plates: &[usize]) -> Self {
+        self.plates = plates.to_vec();
+        self
+    }
+
+    /// Observe it.
+    pub fn observe(mut self, values: Vec<f64>) -> Self {
+        self.observed = Some(values);
+        self
+    }
+
+    /// Mark missing values (`false`) of an observed node.
+    pub fn mask(mut self, mask: Vec<bool>) -> Self {
+        self.mask = Some(mask);
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Node {
+    name: String,
+    family: Option<Box<dyn Family>>,
+    kind: Kind,
+    plates: Vec<usize>,
+    n: usize,
+    parents: Vec<usize>,
+    /// Per parent: broadcast view element → parent element.
+    parent_maps: Vec<Vec<usize>>,
+    /// (child, slot) pairs.
+    children: Vec<(usize, usize)>,
+    observed: bool,
+    mask: Option<Vec<bool>>,
+    u: Parts,
+    phi: Parts,
+    g: Vec<f64>,
+    f: Vec<f64>,
+}
+
+/// The factor graph and its posterior.
+#[derive(Debug)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    index: HashMap<String, usize>,
+}
+
+/// How a run of VMP ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// ELBO after each iteration.
+    pub elbo: Vec<f64>,
+    /// Iterations done.
+    pub iterations: usize,
+    /// Whether the relative-change rule stopped it.
+    pub converged: bool,
+    /// Iterations where the ELBO fell by more than 1e-6 relative (a bug, reported).
+    pub decreases: Vec<(usize, f64)>,
+}
+
+fn broadcast_map(child: &[usize], parent: &[usize]) -> Option<Vec<usize>> {
+    if parent.len() > child.len() {
+        return None;
+    }
+    let off = child.len() - parent.len();
+    for (k, &p) in parent.iter().enumerate() {
+        if p != 1 && p != child[off + k] {
+            return None;
+        }
+    }
+    let n: usize = child.iter().product();
+    let mut map = Vec::with_capacity(n);
+    let mut idx = vec![0usize; child.len()];
+    for _ in 0..n {
+        let mut e = 0;
+        for (k, &p) in parent.iter().enumerate() {
+            let i = if p == 1 { 0 } else { idx[off + k] };
+            e = e * p + i;
+        }
+        map.push(e);
+        for k in (0..child.len()).rev() {
+            idx[k] += 1;
+            if idx[k] < child[k] {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+    Some(map)
+}
+
+/// Gather parent moments into the child's broadcast view.
+fn gather(parts: &Parts, dims: &[usize], map: &[usize]) -> Parts {
+    parts
+        .iter()
+        .zip(dims)
+        .map(|(p, &d)| {
+            let mut out = Vec::with_capacity(map.len() * d);
+            for &e in map {
+                out.extend_from_slice(&p[e * d..(e + 1) * d]);
+            }
+            out
+        })
+        .collect()
+}
+
+impl Graph {
+    /// Build the graph: resolve parents, check conjugacy, plates and data,
+    /// and initialise every latent node from its prior.
+    pub fn new(specs: Vec<NodeSpec>) -> Result<Self, VmpError> {
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for spec in specs {
+            let NodeSpec {
+                name,
+                family,
+                plates,
+                parents,
+                observed,
+                mask,
+            } = spec;
+            if index.contains_key(&name) {
+                return Err(VmpError::DuplicateName(name));
+            }
+            let kinds = family.parent_kinds();
+            if kinds.len() != parents.len() {
+                return Err(VmpError::ParentCount {
+                    node: name,
+                    expected: kinds.len(),
+                    got: parents.len(),
+                });
+            }
+            let n: usize = plates.iter().product();
+            let mut parent_ids = Vec::with_capacity(parents.len());
+            let mut parent_maps = Vec::with_capacity(parents.len());
+            for (slot, (parent, kind)) in parents.into_iter().zip(&kinds).enumerate() {
+                let pid = match parent {
+                    Parent::Node(pname) => {
+                        let &pid = index.get(&pname).ok_or_else(|| VmpError::UnknownParent {
+                            node: name.clone(),
+                            parent: pname.clone(),
+                        })?;
+                        if nodes[pid].kind != *kind {
+                            return Err(VmpError::NotConjugate {
+                                node: name,
+                                slot,
+                                parent: pname,
+                                expected: kind.describe(),
+                                got: nodes[pid].kind.describe(),
+                            });
+                        }
+                        pid
+                    }
+                    Parent::Constant {
+                        values,
+                        plates: cplates,
+                    } => {
+                        let cname = format!("{name}[{slot}]");
+                        let cn: usize = cplates.iter().product();
+                        let expected = cn * kind.value_dim();
+                        if values.len() != expected {
+                            return Err(VmpError::Size {
+                                node: name,
+                                what: format!("constant parent {slot}"),
+                                expected,
+                                got: values.len(),
+                            });
+                        }
+                        let u =
+                            kind.moments_of_values(&values, cn)
+                                .map_err(|i| VmpError::Value {
+                                    node: name.clone(),
+                                    what: format!("constant parent {slot}"),
+                                    index: i,
+                                    value: values.get(i).copied().unwrap_or(f64::NAN),
+                                    expected: format!("a value with {}", kind.describe()),
+                                })?;
+                        nodes.push(Node {
+                            name: cname.clone(),
+                            family: None,
+                            kind: *kind,
+                            plates: cplates,
+                            n: cn,
+                            parents: Vec::new(),
+                            parent_maps: Vec::new(),
+                            children: Vec::new(),
+                            observed: true,
+                            mask: None,
+                            u,
+                            phi: Vec::new(),
+                            g: Vec::new(),
+                            f: Vec::new(),
+                        });
+                        index.insert(cname, nodes.len() - 1);
+                        nodes.len() - 1
+                    }
+                };
+                let mut view = plates.clone();
+                view.extend(family.parent_extra_plates(slot));
+                let map =
+                    broadcast_map(&view, &nodes[pid].plates).ok_or_else(|| VmpError::Plates {
+                        node: name.clone(),
+                        child: view.clone(),
+                        parent: nodes[pid].name.clone(),
+                        parent_plates: nodes[pid].plates.clone(),
+                    })?;
+                parent_ids.push(pid);
+                parent_maps.push(map);
+            }
+            let id = nodes.len();
+            for (slot, &pid) in parent_ids.iter().enumerate() {
+                nodes[pid].children.push((id, slot));
+            }
+            let kind = family.kind();
+            let mut node = Node {
+                name: name.clone(),
+                family: Some(family),
+                kind,
+                plates,
+                n,
+                parents: parent_ids,
+                parent_maps,
+                children: Vec::new(),
+                observed: observed.is_some(),
+                mask: None,
+                u: Vec::new(),
+                phi: Vec::new(),
+                g: Vec::new(),
+                f: Vec::new(),
+            };
+            if let Some(values) = observed {
+                let expected = n * kind.value_dim();
+                if values.len() != expected {
+                    return Err(VmpError::Size {
+                        node: name,
+                        what: "observed data".into(),
+                        expected,
+                        got: values.len(),
+                    });
+                }
+                if let Some(m) = &mask {
+                    if m.len() != n {
+                        return Err(VmpError::Size {
+                            node: name,
+                            what: "mask".into(),
+                            expected: n,
+                            got: m.len(),
+                        });
+                    }
+                }
+                // Missing values may hold anything (NaN included): fill them
+                // with a valid placeholder that the mask then ignores.
+                let mut values = values;
+                if let Some(m) = &mask {
+                    let vd = kind.value_dim();
+                    for (i, &keep) in m.iter().enumerate() {
+                        if !keep {
+                            values[i * vd..(i + 1) * vd].copy_from_slice(&default_value(kind));
+                        }
+                    }
+                }
+                node.u = kind
+                    .moments_of_values(&values, n)
+                    .map_err(|i| VmpError::Value {
+                        node: name.clone(),
+                        what: "observed data".into(),
+                        index: i,
+                        value: values.get(i).copied().unwrap_or(f64::NAN),
+                        expected: format!("a value with {}", kind.describe()),
+                    })?;
+                node.f = node
+                    .family
+                    .as_ref()
+                    .expect("declared node")
+                    .log_base_measure(&node.u, n);
+                node.mask = mask;
+            }
+            nodes.push(node);
+            index.insert(name, id);
+        }
+        let mut graph = Self { nodes, index };
+        graph.initialize_from_prior()?;
+        Ok(graph)
+    }
+
+    /// Set every latent node's posterior to its prior (in declaration order,
+    /// which is topological).
+    pub fn initialize_from_prior(&mut self) -> Result<(), VmpError> {
+        for id in 0..self.nodes.len() {
+            if self.nodes[id].observed {
+                continue;
+            }
+            let (phi_p, _) = self.prior_of(id);
+            self.set_natural(id, phi_p)?;
+        }
+        Ok(())
+    }
+
+    fn prior_of(&self, id: usize) -> (Parts, Vec<f64>) {
+        let node = &self.nodes[id];
+        let family = node.family.as_ref().expect("declared node");
+        let views: Vec<Parts> = node
+            .parents
+            .iter()
+            .zip(&node.parent_maps)
+            .map(|(&pid, map)| {
+                let p = &self.nodes[pid];
+                gather(&p.u, &p.kind.part_dims(), map)
+            })
+            .collect();
+        let refs: Vec<&[Vec<f64>]> = views.iter().map(|v| v.as_slice()).collect();
+        family.prior(&refs, node.n)
+    }
+
+    fn set_natural(&mut self, id: usize, phi: Parts) -> Result<(), VmpError> {
+        let node = &mut self.nodes[id];
+        let family = node.family.as_ref().expect("declared node");
+        let (u, g) = family
+            .moments(&phi, node.n)
+            .ok_or_else(|| VmpError::Value {
+                node: node.name.clone(),
+                what: "posterior natural parameters".into(),
+                index: 0,
+                value: f64::NAN,
+                expected: "inside the natural parameter space".into(),
+            })?;
+        node.u = u;
+        node.g = g;
+        node.phi = phi;
+        Ok(())
+    }
+
+    /// Set a latent node's posterior from natural parameters (parts in the
+    /// node type's layout), e.g. to start from given initial posteriors.
+    pub fn set_posterior(&mut self, name: &str, phi: Parts) -> Result<(), VmpError> {
+        let id = self.id(name)?;
+        let dims = self.nodes[id]
+            .family
+            .as_ref()
+            .map(|f| f.part_dims())
+            .unwrap_or_default();
+        for (k, (p, d)) in phi.iter().zip(&dims).enumerate() {
+            if p.len() != d * self.nodes[id].n {
+                return Err(VmpError::Size {
+                    node: name.into(),
+                    what: format!("natural parameter part {k}"),
+                    expected: d * self.nodes[id].n,
+                    got: p.len(),
+                });
+            }
+        }
+        self.set_natural(id, phi)
+    }
+
+    fn id(&self, name: &str) -> Result<usize, VmpError> {
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| VmpError::Setting {
+                name: "node".into(),
+                reason: format!("no node is called `{name}`"),
+            })
+    }
+
+    /// Update one latent node: `φ = φ_p + Σ children's messages`.
+    pub fn update(&mut self, name: &str) -> Result<(), VmpError> {
+        let id = self.id(name)?;
+        if self.nodes[id].observed {
+            return Err(VmpError::Setting {
+                name: "update_order".into(),
+                reason: format!("`{name}` is observed or constant and cannot be updated"),
+            });
+        }
+        let (phi_p, _) = self.prior_of(id);
+        let kind_dims = self.nodes[id].kind.part_dims();
+        let n = self.nodes[id].n;
+        let mut msgs: Parts = kind_dims.iter().map(|&d| vec![0.0; n * d]).collect();
+        for &(cid, slot) in &self.nodes[id].children {
+            let child = &self.nodes[cid];
+            let family = child.family.as_ref().expect("declared node");
+            let views: Vec<Parts> = child
+                .parents
+                .iter()
+                .zip(&child.parent_maps)
+                .map(|(&pid, map)| {
+                    let p = &self.nodes[pid];
+                    gather(&p.u, &p.kind.part_dims(), map)
+                })
+                .collect();
+            let refs: Vec<&[Vec<f64>]> = views.iter().map(|v| v.as_slice()).collect();
+            let m = family.message_to_parent(slot, &child.u, &refs, child.n);
+            let map = &child.parent_maps[slot];
+            let per_child = map.len() / child.n.max(1);
+            for (part, (acc, &d)) in msgs.iter_mut().zip(&kind_dims).enumerate() {
+                for (v, &e) in map.iter().enumerate() {
+                    if let Some(mask) = &child.mask {
+                        if !mask[v / per_child.max(1)] {
+                            continue;
+                        }
+                    }
+                    let src = &m[part][v * d..(v + 1) * d];
+                    for (a, b) in acc[e * d..(e + 1) * d].iter_mut().zip(src) {
+                        *a += b;
+                    }
+                }
+            }
+        }
+        let family = self.nodes[id].family.as_ref().expect("declared node");
+        let phi = family.posterior(&phi_p, &msgs, n);
+        self.set_natural(id, phi)
+    }
+
+    /// The evidence lower bound of the current posterior.
+    pub fn elbo(&self) -> f64 {
+        let mut total = 0.0;
+        for (id, node) in self.nodes.iter().enumerate() {
+            let Some(_) = &node.family else { continue };
+            let (phi_p, g_p) = self.prior_of(id);
+            let dims = node.family.as_ref().expect("declared").part_dims();
+            for i in 0..node.n {
+                if let Some(mask) = &node.mask {
+                    if !mask[i] {
+                        continue;
+                    }
+                }
+                let mut l = g_p[i];
+                if node.observed {
+                    for (k, &d) in dims.iter().enumerate().take(phi_p.len()) {
+                        l += dot(
+                            &phi_p[k][i * d..(i + 1) * d],
+                            &node.u[k][i * d..(i + 1) * d],
+                        );
+                    }
+                    l += node.f[i];
+                } else {
+                    for (k, &d) in dims.iter().enumerate() {
+                        let pp = &phi_p[k][i * d..(i + 1) * d];
+                        let pq = &node.phi[k][i * d..(i + 1) * d];
+                        let u = &node.u[k][i * d..(i + 1) * d];
+                        l += pp
+                            .iter()
+                            .zip(pq)
+                            .zip(u)
+                            .map(|((a, b), c)| (a - b) * c)
+                            .sum::<f64>();
+                    }
+                    l -= node.g[i];
+                }
+                total += l;
+            }
+        }
+        total
+    }
+
+    /// Run VMP: sweep `order` (latent node names) until the relative ELBO
+    /// change `|ΔL| / |L|` falls below `tol`, or `max_iter` sweeps.
+    pub fn run(&mut self, order: &[&str], max_iter: usize, tol: f64) -> Result<Run, VmpError> {
+        let mut elbo: Vec<f64> = Vec::new();
+        let mut decreases = Vec::new();
+        let mut converged = false;
+        for it in 0..max_iter {
+            for name in order {
+                self.update(name)?;
+            }
+            let l = self.elbo();
+            if let Some(&prev) = elbo.last() {
+                let change: f64 = l - prev;
+                if change < -1e-6 * prev.abs().max(1.0) {
+                    decreases.push((it, change));
+                }
+                elbo.push(l);
+                if change.abs() / l.abs().max(f64::MIN_POSITIVE) < tol {
+                    converged = true;
+                    break;
+                }
+            } else {
+                elbo.push(l);
+            }
+        }
+        Ok(Run {
+            iterations: elbo.len(),
+            elbo,
+            converged,
+            decreases,
+        })
+    }
+
+    /// A node's moments `⟨u⟩` (parts, plate elements outermost).
+    pub fn moments(&self, name: &str) -> Result<&Parts, VmpError> {
+        Ok(&self.nodes[self.id(name)?].u)
+    }
+
+    /// A latent node's natural parameters `φ`.
+    pub fn natural(&self, name: &str) -> Result<&Parts, VmpError> {
+        Ok(&self.nodes[self.id(name)?].phi)
+    }
+
+    /// Names of the latent nodes, in declaration order.
+    pub fn latent(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.observed && n.family.is_some())
+            .map(|n| n.name.as_str())
+            .collect()
+    }
+}
+
+fn default_value(kind: Kind) -> Vec<f64> {
+    match kind {
+        Kind::Gaussian(d) => vec![0.0; d],
+        Kind::Gamma => vec![1.0],
+        Kind::Wishart(d) => (0..d * d)
+            .map(|k| if k % (d + 1) == 0 { 1.0 } else { 0.0 })
+            .collect(),
+        Kind::Dirichlet(k) => vec![1.0 / k as f64; k],
+        Kind::Categorical(_) => vec![0.0],
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
