@@ -9,3 +9,4 @@ pub mod arrays;
 pub mod demo;
 pub mod plot;
 pub mod scenario;
+pub mod vmp_model;

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use actinf_cli::{demo, plot, scenario};
+use actinf_cli::{demo, plot, scenario, vmp_model};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,10 +25,27 @@ enum Command {
         #[command(subcommand)]
         command: PomdpCommand,
     },
+    /// Variational message passing on factor graphs.
+    Vmp {
+        #[command(subcommand)]
+        command: VmpCommand,
+    },
     /// Built-in demonstrations.
     Demo {
         #[command(subcommand)]
         demo: Demo,
+    },
+}
+
+#[derive(Subcommand)]
+enum VmpCommand {
+    /// Run a model file and print the ELBO trace and posteriors as JSON.
+    Run {
+        /// The model (see docs/vmp-model-format.md).
+        model: PathBuf,
+        /// Pretty-print the JSON.
+        #[arg(long)]
+        pretty: bool,
     },
 }
 
@@ -85,6 +102,22 @@ fn run(cli: Cli) -> Result<()> {
             let sc = scenario::Scenario::from_json(&text)
                 .with_context(|| format!("in {}", scenario.display()))?;
             let report = scenario::run(&sc)?;
+            let out = if pretty {
+                serde_json::to_string_pretty(&report)?
+            } else {
+                serde_json::to_string(&report)?
+            };
+            println!("{out}");
+        }
+        Command::Vmp {
+            command: VmpCommand::Run { model, pretty },
+        } => {
+            let text = std::fs::read_to_string(&model)
+                .with_context(|| format!("cannot read {}", model.display()))?;
+            let file = vmp_model::ModelFile::from_json(&text)
+                .with_context(|| format!("in {}", model.display()))?;
+            let (graph, run) = file.run()?;
+            let report = vmp_model::report(&graph, &run)?;
             let out = if pretty {
                 serde_json::to_string_pretty(&report)?
             } else {

@@ -137,3 +137,81 @@ fn missing_file_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
+
+fn run_vmp(name: &str, text: &str) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("actinf-bad-vmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_actinf"))
+        .args(["vmp", "run"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{name}: panicked: {stderr}");
+    (out.status.success(), stderr)
+}
+
+#[test]
+fn vmp_example_runs_and_bad_models_are_refused() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/vmp/gaussian_mean_precision.json"
+    );
+    let good: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (ok, stderr) = run_vmp("good", &good.to_string());
+    assert!(ok, "{stderr}");
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+        (
+            "parent",
+            Box::new(|m| m["nodes"][2]["parents"][0] = json!("nope")),
+            "unknown parent `nope`",
+        ),
+        (
+            "conjugacy",
+            Box::new(|m| m["nodes"][2]["parents"][0] = json!("tau")),
+            "not conjugate",
+        ),
+        (
+            "nan",
+            Box::new(|m| m["nodes"][2]["observed"][3] = json!("x")),
+            "expected numbers",
+        ),
+        (
+            "size",
+            Box::new(|m| m["nodes"][2]["plates"] = json!([11])),
+            "observed data has 10 values, expected 11",
+        ),
+        (
+            "type",
+            Box::new(|m| m["nodes"][1]["type"] = json!("Gama")),
+            "unknown node type `Gama`",
+        ),
+        (
+            "shape",
+            Box::new(|m| m["nodes"][1]["shape"] = json!(-1.0)),
+            "shape must be positive",
+        ),
+        (
+            "order",
+            Box::new(|m| m["update_order"] = json!(["y"])),
+            "`y` is observed",
+        ),
+        (
+            "field",
+            Box::new(|m| m["tolerance"] = json!(1e-3)),
+            "unknown field `tolerance`",
+        ),
+    ];
+    for (name, mutate, needle) in cases {
+        let mut m = good.clone();
+        mutate(&mut m);
+        let (ok, stderr) = run_vmp(name, &m.to_string());
+        assert!(!ok, "{name}: expected failure");
+        assert!(
+            stderr.contains(needle),
+            "{name}: `{needle}` not in {stderr}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ pub enum VmpError {
     #[error("node name `{0}` is used twice")]
     DuplicateName(String),
     /// A parent whose distribution is not conjugate to the slot it fills.
-    #[error("node `{node}`: parent {slot} (`{parent}`) provides {got}, expected {expected}")]
+    #[error("node `{node}`: parent {slot} (`{parent}`) is not conjugate to its slot: it provides {got}, the slot needs {expected}")]
     NotConjugate {
         /// The node.
         node: String,
