@@ -530,8 +530,9 @@ impl Graph {
         total
     }
 
-    /// Run VMP: sweep `order` (latent node names) until the relative ELBO
-    /// change `|ΔL| / |L|` falls below `tol`, or `max_iter` sweeps.
+    /// Run VMP: sweep `order` (latent node names) until BayesPy's rule
+    /// `(L_i − L_{i−1}) / (½(|L_{i−1}| + |L_i|)) < tol` holds after a sweep
+    /// (signed, so a fall also stops the run), or `max_iter` sweeps.
     pub fn run(&mut self, order: &[&str], max_iter: usize, tol: f64) -> Result<Run, VmpError> {
         let mut elbo: Vec<f64> = Vec::new();
         let mut decreases = Vec::new();
@@ -541,18 +542,18 @@ impl Graph {
                 self.update(name)?;
             }
             let l = self.elbo();
-            if let Some(&prev) = elbo.last() {
-                let change: f64 = l - prev;
-                if change < -1e-6 * prev.abs().max(1.0) {
+            let prev = elbo.last().copied();
+            elbo.push(l);
+            if let Some(prev) = prev {
+                let change = l - prev;
+                let scale = 0.5 * (prev.abs() + l.abs());
+                if change < -1e-6 * scale {
                     decreases.push((it, change));
                 }
-                elbo.push(l);
-                if change.abs() / l.abs().max(f64::MIN_POSITIVE) < tol {
+                if change / scale.max(f64::MIN_POSITIVE) < tol {
                     converged = true;
                     break;
                 }
-            } else {
-                elbo.push(l);
             }
         }
         Ok(Run {
