@@ -112,14 +112,14 @@ fn parent(v: &Value, node: &str, slot: usize) -> Result<Parent> {
     }
 }
 
-fn family(decl: &NodeDecl) -> Result<Box<dyn Family>> {
+fn family(decl: &NodeDecl, shape: Option<f64>) -> Result<Box<dyn Family>> {
     let need = |field: Option<f64>, name: &str| {
         field.ok_or_else(|| anyhow!("node `{}` ({}): `{name}` is required", decl.name, decl.kind))
     };
     Ok(match decl.kind.as_str() {
         "GaussianARD" => Box::new(GaussianArd),
         "Gamma" => {
-            let a = need(decl.shape, "shape")?;
+            let a = need(shape, "shape")?;
             if !(a > 0.0 && a.is_finite()) {
                 bail!(
                     "node `{}`: Gamma shape must be positive, got {a}",
@@ -145,15 +145,27 @@ impl ModelFile {
     pub fn graph(&self) -> Result<Graph> {
         let mut specs = Vec::with_capacity(self.nodes.len());
         for decl in &self.nodes {
-            let parents = decl
-                .parents
+            // BayesPy writes Gamma(a, b): a constant shape as the first parent.
+            let mut decl_parents = decl.parents.as_slice();
+            let mut shape = decl.shape;
+            if decl.kind == "Gamma" && decl.parents.len() == 2 && shape.is_none() {
+                shape = Some(decl.parents[0].as_f64().ok_or_else(|| {
+                    anyhow!(
+                        "node `{}`: Gamma(a, b) needs a constant shape a, got {}",
+                        decl.name,
+                        decl.parents[0]
+                    )
+                })?);
+                decl_parents = &decl.parents[1..];
+            }
+            let parents = decl_parents
                 .iter()
                 .enumerate()
                 .map(|(slot, v)| parent(v, &decl.name, slot))
                 .collect::<Result<Vec<_>>>()?;
             let mut spec = NodeSpec {
                 name: decl.name.clone(),
-                family: family(decl)?,
+                family: family(decl, shape)?,
                 plates: decl.plates.clone(),
                 parents,
                 observed: None,
