@@ -162,7 +162,8 @@ fn vmp_example_runs_and_bad_models_are_refused() {
     let good: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let (ok, stderr) = run_vmp("good", &good.to_string());
     assert!(ok, "{stderr}");
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         (
             "parent",
             Box::new(|m| m["nodes"][2]["parents"][0] = json!("nope")),

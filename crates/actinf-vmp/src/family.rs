@@ -57,6 +57,18 @@ pub trait Family: std::fmt::Debug + Send + Sync {
         n: usize,
     ) -> Parts;
 
+    /// Refuse plates the node type cannot have (a chain's plates are its
+    /// time axis: exactly one). `Err` holds the reason.
+    fn check_plates(&self, _plates: &[usize]) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether the node can be observed (a chain's internal moments cannot
+    /// be computed from data).
+    fn observable(&self) -> bool {
+        self.part_dims() == self.kind().part_dims()
+    }
+
     /// The posterior natural parameters from the prior's and the summed
     /// messages of the children (which arrive in the kind's layout).
     /// Conjugacy makes this a sum; chains override it.

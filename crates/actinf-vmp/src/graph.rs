@@ -306,6 +306,19 @@ impl Graph {
                 g: Vec::new(),
                 f: Vec::new(),
             };
+            let family_ref = node.family.as_ref().expect("declared node");
+            family_ref
+                .check_plates(&node.plates)
+                .map_err(|reason| VmpError::Setting {
+                    name: format!("{name}.plates"),
+                    reason,
+                })?;
+            if observed.is_some() && !family_ref.observable() {
+                return Err(VmpError::Setting {
+                    name: format!("{name}.observed"),
+                    reason: "this node type cannot be observed".into(),
+                });
+            }
             if let Some(values) = observed {
                 let expected = n * kind.value_dim();
                 if values.len() != expected {
@@ -428,6 +441,50 @@ impl Graph {
             }
         }
         self.set_natural(id, phi)
+    }
+
+    /// Start a latent node from concrete values (`Π plates × value size`, as
+    /// observed data): its moments become `u(values)`, as BayesPy's
+    /// `initialize_from_value` does; its natural parameters stay as they
+    /// were. Its children and parents see these moments until the node's
+    /// next update, which restores a proper posterior (its own ELBO term is
+    /// meaningful again only then). The usual way to break a mixture's
+    /// symmetry: start the assignments or the component parameters from
+    /// values.
+    pub fn initialize_from_value(&mut self, name: &str, values: &[f64]) -> Result<(), VmpError> {
+        let id = self.id(name)?;
+        let node = &mut self.nodes[id];
+        if node.observed {
+            return Err(VmpError::Setting {
+                name: "initial value".into(),
+                reason: format!("`{name}` is observed or constant"),
+            });
+        }
+        let expected = node.n * node.kind.value_dim();
+        if values.len() != expected {
+            return Err(VmpError::Size {
+                node: name.into(),
+                what: "initial value".into(),
+                expected,
+                got: values.len(),
+            });
+        }
+        let u = node
+            .kind
+            .moments_of_values(values, node.n)
+            .map_err(|i| VmpError::Value {
+                node: name.into(),
+                what: "initial value".into(),
+                index: i,
+                value: values.get(i).copied().unwrap_or(f64::NAN),
+                expected: format!("a value with {}", node.kind.describe()),
+            })?;
+        // A family with internal parts beyond its kind's (a chain) keeps
+        // those as they were.
+        for (dst, src) in node.u.iter_mut().zip(u) {
+            *dst = src;
+        }
+        Ok(())
     }
 
     fn id(&self, name: &str) -> Result<usize, VmpError> {

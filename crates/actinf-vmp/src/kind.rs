@@ -73,6 +73,16 @@ impl Kind {
                     parts[1].push(x[0].ln());
                 }
                 Kind::Wishart(d) => {
+                    // Cholesky reads one triangle only: refuse an asymmetric
+                    // matrix rather than silently using half of it.
+                    for a in 0..d {
+                        for b in 0..a {
+                            let (p, q) = (x[a * d + b], x[b * d + a]);
+                            if (p - q).abs() > 1e-12 * p.abs().max(q.abs()).max(1.0) {
+                                return Err(i * vd + a * d + b);
+                            }
+                        }
+                    }
                     let logdet = logdet_spd(x, d).ok_or(i * vd)?;
                     parts[0].extend_from_slice(x);
                     parts[1].push(logdet);
@@ -80,6 +90,10 @@ impl Kind {
                 Kind::Dirichlet(_) => {
                     if let Some(k) = x.iter().position(|&v| v < 0.0) {
                         return Err(i * vd + k);
+                    }
+                    // A probability vector: it must sum to one.
+                    if (x.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
+                        return Err(i * vd);
                     }
                     parts[0].extend(x.iter().map(|v| v.ln()));
                 }
