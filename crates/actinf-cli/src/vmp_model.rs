@@ -7,7 +7,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use actinf_vmp::family::Family;
-use actinf_vmp::nodes::{Gamma, GaussianArd};
+use actinf_vmp::nodes::{
+    bernoulli, beta, Categorical, CategoricalChain, CategoricalEmission, Dirichlet, Gamma,
+    Gaussian, GaussianArd, GaussianChain, LinearGaussian, Mixture, Wishart,
+};
 use actinf_vmp::{Graph, NodeSpec, Parent, Run};
 
 /// One node as written in the file.
@@ -28,6 +31,50 @@ struct NodeDecl {
     /// Gamma's shape.
     #[serde(default)]
     shape: Option<f64>,
+    /// Vector dimension D (Gaussian, Wishart, GaussianChain state, LinearGaussian state).
+    #[serde(default)]
+    dim: Option<usize>,
+    /// Observation dimension (LinearGaussian).
+    #[serde(default)]
+    obs_dim: Option<usize>,
+    /// Wishart degrees of freedom.
+    #[serde(default)]
+    dof: Option<f64>,
+    /// Dirichlet concentrations.
+    #[serde(default)]
+    alpha: Option<Vec<f64>>,
+    /// Beta's a and b.
+    #[serde(default)]
+    a: Option<f64>,
+    #[serde(default)]
+    b: Option<f64>,
+    /// Number of categories / components / chain states.
+    #[serde(default)]
+    categories: Option<usize>,
+    /// Number of emitted symbols (CategoricalEmission).
+    #[serde(default)]
+    symbols: Option<usize>,
+    /// A Mixture's component type: GaussianARD, Gaussian or Bernoulli.
+    #[serde(default)]
+    component: Option<String>,
+    /// Matrices of the chain and emission nodes (nested lists, row-major).
+    #[serde(rename = "A", default)]
+    a_matrix: Option<Value>,
+    #[serde(rename = "Q", default)]
+    q_matrix: Option<Value>,
+    #[serde(default)]
+    mu0: Option<Value>,
+    #[serde(rename = "Lambda0", default)]
+    lambda0: Option<Value>,
+    #[serde(rename = "C", default)]
+    c_matrix: Option<Value>,
+    #[serde(rename = "R", default)]
+    r_matrix: Option<Value>,
+    #[serde(default)]
+    emission: Option<Value>,
+    /// LinearGaussian: scale R by a Gamma parent.
+    #[serde(default)]
+    precision_scale: bool,
 }
 
 /// A model file.
@@ -41,6 +88,10 @@ pub struct ModelFile {
     /// Initial posteriors: node name → natural-parameter parts.
     #[serde(default)]
     initial_posteriors: Map<String, Value>,
+    /// Initial values: node name → concrete values whose moments start the
+    /// node (e.g. random assignments that break a mixture's symmetry).
+    #[serde(default)]
+    initial_values: Map<String, Value>,
     /// Latent nodes in the order one sweep updates them (default: declaration order).
     #[serde(default)]
     update_order: Option<Vec<String>>,
@@ -112,25 +163,136 @@ fn parent(v: &Value, node: &str, slot: usize) -> Result<Parent> {
     }
 }
 
-fn family(decl: &NodeDecl, shape: Option<f64>) -> Result<Box<dyn Family>> {
-    let need = |field: Option<f64>, name: &str| {
-        field.ok_or_else(|| anyhow!("node `{}` ({}): `{name}` is required", decl.name, decl.kind))
+/// The node types a model file can name.
+pub const NODE_TYPES: &[&str] = &[
+    "GaussianARD",
+    "Gaussian",
+    "Gamma",
+    "Wishart",
+    "Dirichlet",
+    "Beta",
+    "Categorical",
+    "Bernoulli",
+    "Mixture",
+    "CategoricalMarkovChain",
+    "GaussianMarkovChain",
+    "CategoricalEmission",
+    "LinearGaussian",
+];
+
+fn matrix(v: &Option<Value>, node: &str, name: &str) -> Result<Vec<f64>> {
+    let v = v
+        .as_ref()
+        .ok_or_else(|| anyhow!("node `{node}`: `{name}` is required"))?;
+    let mut out = Vec::new();
+    flatten(v, &mut out, &format!("node `{node}`, {name}"))?;
+    Ok(out)
+}
+
+fn component(name: &str, decl: &NodeDecl) -> Result<Box<dyn Family>> {
+    let need_dim = || {
+        decl.dim
+            .ok_or_else(|| anyhow!("node `{}`: a Gaussian component needs `dim`", decl.name))
+    };
+    Ok(match name {
+        "GaussianARD" => Box::new(GaussianArd),
+        "Gaussian" => Box::new(Gaussian::new(need_dim()?)?),
+        "Bernoulli" => Box::new(bernoulli()),
+        "Categorical" => Box::new(Categorical::new(decl.symbols.ok_or_else(|| {
+            anyhow!("node `{}`: a Categorical component needs `symbols`", decl.name)
+        })?)?),
+        other => bail!(
+            "node `{}`: unknown mixture component `{other}` (known: GaussianARD, Gaussian, Bernoulli, Categorical)",
+            decl.name
+        ),
+    })
+}
+
+/// Hyperparameters, from their own fields or from BayesPy's constant parents.
+struct Hyper {
+    shape: Option<f64>,
+    alpha: Option<Vec<f64>>,
+    dof: Option<f64>,
+    a: Option<f64>,
+    b: Option<f64>,
+}
+
+fn family(decl: &NodeDecl, hyper: Hyper) -> Result<Box<dyn Family>> {
+    let Hyper {
+        shape,
+        alpha,
+        dof,
+        a,
+        b,
+    } = hyper;
+    let name = &decl.name;
+    let need = |field: Option<f64>, what: &str| {
+        field.ok_or_else(|| anyhow!("node `{name}` ({}): `{what}` is required", decl.kind))
+    };
+    let need_n = |field: Option<usize>, what: &str| {
+        field.ok_or_else(|| anyhow!("node `{name}` ({}): `{what}` is required", decl.kind))
     };
     Ok(match decl.kind.as_str() {
         "GaussianARD" => Box::new(GaussianArd),
+        "Gaussian" => Box::new(Gaussian::new(need_n(decl.dim, "dim")?)?),
         "Gamma" => {
             let a = need(shape, "shape")?;
             if !(a > 0.0 && a.is_finite()) {
-                bail!(
-                    "node `{}`: Gamma shape must be positive, got {a}",
-                    decl.name
-                );
+                bail!("node `{name}`: Gamma shape must be positive, got {a}");
             }
             Box::new(Gamma::new(a))
         }
+        "Wishart" => Box::new(Wishart::new(
+            need_n(decl.dim, "dim")?,
+            need(dof, "dof")?,
+        )?),
+        "Dirichlet" => {
+            Box::new(Dirichlet::new(alpha.ok_or_else(|| {
+                anyhow!("node `{name}` (Dirichlet): `alpha` is required")
+            })?)?)
+        }
+        "Beta" => Box::new(beta(need(a, "a")?, need(b, "b")?)?),
+        "Categorical" => Box::new(Categorical::new(need_n(decl.categories, "categories")?)?),
+        "Bernoulli" => Box::new(bernoulli()),
+        "Mixture" => {
+            let k = need_n(decl.categories, "categories")?;
+            let c = decl
+                .component
+                .as_deref()
+                .ok_or_else(|| anyhow!("node `{name}` (Mixture): `component` is required"))?;
+            Box::new(Mixture::boxed(k, component(c, decl)?)?)
+        }
+        "CategoricalMarkovChain" => Box::new(CategoricalChain::new(need_n(
+            decl.categories,
+            "categories",
+        )?)),
+        "GaussianMarkovChain" => Box::new(GaussianChain::new(
+            &matrix(&decl.a_matrix, name, "A")?,
+            &matrix(&decl.q_matrix, name, "Q")?,
+            &matrix(&decl.mu0, name, "mu0")?,
+            &matrix(&decl.lambda0, name, "Lambda0")?,
+        )?),
+        "CategoricalEmission" => Box::new(CategoricalEmission::new(
+            &matrix(&decl.emission, name, "emission")?,
+            need_n(decl.categories, "categories")?,
+            need_n(decl.symbols, "symbols")?,
+        )?),
+        "LinearGaussian" => {
+            let node = LinearGaussian::new(
+                need_n(decl.obs_dim, "obs_dim")?,
+                need_n(decl.dim, "dim")?,
+                &matrix(&decl.c_matrix, name, "C")?,
+                &matrix(&decl.r_matrix, name, "R")?,
+            )?;
+            Box::new(if decl.precision_scale {
+                node.with_precision_scale()
+            } else {
+                node
+            })
+        }
         other => bail!(
-            "node `{}`: unknown node type `{other}` (known: GaussianARD, Gamma)",
-            decl.name
+            "node `{name}`: unknown node type `{other}` (known: {})",
+            NODE_TYPES.join(", ")
         ),
     })
 }
@@ -158,6 +320,50 @@ impl ModelFile {
                 })?);
                 decl_parents = &decl.parents[1..];
             }
+            // BayesPy writes Wishart(n, V): constant degrees of freedom first.
+            let mut dof = decl.dof;
+            if decl.kind == "Wishart" && decl.parents.len() == 2 && dof.is_none() {
+                dof = Some(decl.parents[0].as_f64().ok_or_else(|| {
+                    anyhow!(
+                        "node `{}`: Wishart(n, V) needs constant degrees of freedom n, got {}",
+                        decl.name,
+                        decl.parents[0]
+                    )
+                })?);
+                decl_parents = &decl.parents[1..];
+            }
+            // BayesPy writes Beta([a, b]) with the pair as its only parent.
+            let (mut beta_a, mut beta_b) = (decl.a, decl.b);
+            if decl.kind == "Beta" && decl.parents.len() == 1 && beta_a.is_none() {
+                let mut v = Vec::new();
+                flatten(
+                    &decl.parents[0],
+                    &mut v,
+                    &format!("node `{}`, [a, b]", decl.name),
+                )?;
+                if v.len() != 2 {
+                    bail!(
+                        "node `{}`: Beta([a, b]) needs two numbers, got {}",
+                        decl.name,
+                        v.len()
+                    );
+                }
+                beta_a = Some(v[0]);
+                beta_b = Some(v[1]);
+                decl_parents = &[];
+            }
+            // BayesPy writes Dirichlet(alpha) with alpha as its only parent.
+            let mut alpha = decl.alpha.clone();
+            if decl.kind == "Dirichlet" && alpha.is_none() && decl.parents.len() == 1 {
+                let mut v = Vec::new();
+                flatten(
+                    &decl.parents[0],
+                    &mut v,
+                    &format!("node `{}`, alpha", decl.name),
+                )?;
+                alpha = Some(v);
+                decl_parents = &[];
+            }
             let parents = decl_parents
                 .iter()
                 .enumerate()
@@ -165,7 +371,16 @@ impl ModelFile {
                 .collect::<Result<Vec<_>>>()?;
             let mut spec = NodeSpec {
                 name: decl.name.clone(),
-                family: family(decl, shape)?,
+                family: family(
+                    decl,
+                    Hyper {
+                        shape,
+                        alpha,
+                        dof,
+                        a: beta_a,
+                        b: beta_b,
+                    },
+                )?,
                 plates: decl.plates.clone(),
                 parents,
                 observed: None,
@@ -179,6 +394,13 @@ impl ModelFile {
             specs.push(spec);
         }
         let mut graph = Graph::new(specs).context("the model is not valid")?;
+        for (name, values) in &self.initial_values {
+            let mut v = Vec::new();
+            flatten(values, &mut v, &format!("initial value of `{name}`"))?;
+            graph
+                .initialize_from_value(name, &v)
+                .with_context(|| format!("initial value of `{name}`"))?;
+        }
         for (name, parts) in &self.initial_posteriors {
             let parts: Vec<Vec<f64>> = serde_json::from_value(parts.clone())
                 .with_context(|| format!("initial posterior of `{name}`"))?;
