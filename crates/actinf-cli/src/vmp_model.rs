@@ -242,10 +242,7 @@ fn family(decl: &NodeDecl, hyper: Hyper) -> Result<Box<dyn Family>> {
             }
             Box::new(Gamma::new(a))
         }
-        "Wishart" => Box::new(Wishart::new(
-            need_n(decl.dim, "dim")?,
-            need(dof, "dof")?,
-        )?),
+        "Wishart" => Box::new(Wishart::new(need_n(decl.dim, "dim")?, need(dof, "dof")?)?),
         "Dirichlet" => {
             Box::new(Dirichlet::new(alpha.ok_or_else(|| {
                 anyhow!("node `{name}` (Dirichlet): `alpha` is required")
