@@ -27,3 +27,7 @@ pub mod gaussian_chain;
 pub use gaussian_chain::GaussianChain;
 pub mod linear_gaussian;
 pub use linear_gaussian::LinearGaussian;
+pub mod dot_gaussian;
+pub use dot_gaussian::DotGaussian;
+pub mod gaussian_ard_vector;
+pub use gaussian_ard_vector::GaussianArdVector;
