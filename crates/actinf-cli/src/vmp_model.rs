@@ -8,8 +8,9 @@ use serde_json::{json, Map, Value};
 
 use actinf_vmp::family::Family;
 use actinf_vmp::nodes::{
-    bernoulli, beta, Categorical, CategoricalChain, CategoricalEmission, Dirichlet, Gamma,
-    Gaussian, GaussianArd, GaussianChain, LinearGaussian, Mixture, Wishart,
+    bernoulli, beta, Categorical, CategoricalChain, CategoricalEmission, Dirichlet, DotGaussian,
+    Gamma, Gaussian, GaussianArd, GaussianArdVector, GaussianChain, LinearGaussian, Mixture,
+    Wishart,
 };
 use actinf_vmp::{Graph, NodeSpec, Parent, Run};
 
@@ -31,7 +32,8 @@ struct NodeDecl {
     /// Gamma's shape.
     #[serde(default)]
     shape: Option<f64>,
-    /// Vector dimension D (Gaussian, Wishart, GaussianChain state, LinearGaussian state).
+    /// Vector dimension D (Gaussian, GaussianARD vector, Wishart, GaussianChain
+    /// state, LinearGaussian state, DotGaussian's two vectors).
     #[serde(default)]
     dim: Option<usize>,
     /// Observation dimension (LinearGaussian).
@@ -178,6 +180,7 @@ pub const NODE_TYPES: &[&str] = &[
     "GaussianMarkovChain",
     "CategoricalEmission",
     "LinearGaussian",
+    "DotGaussian",
 ];
 
 fn matrix(v: &Option<Value>, node: &str, name: &str) -> Result<Vec<f64>> {
@@ -233,8 +236,15 @@ fn family(decl: &NodeDecl, hyper: Hyper) -> Result<Box<dyn Family>> {
         field.ok_or_else(|| anyhow!("node `{name}` ({}): `{what}` is required", decl.kind))
     };
     Ok(match decl.kind.as_str() {
-        "GaussianARD" => Box::new(GaussianArd),
+        // BayesPy's GaussianARD(mu, alpha, shape=(D,)): a D-vector with one
+        // Gamma precision per dimension.
+        "GaussianARD" => match decl.dim {
+            Some(d) => Box::new(GaussianArdVector::new(d)?),
+            None => Box::new(GaussianArd),
+        },
         "Gaussian" => Box::new(Gaussian::new(need_n(decl.dim, "dim")?)?),
+        // BayesPy's GaussianARD(SumMultiply('d,d->', w, x), tau).
+        "DotGaussian" => Box::new(DotGaussian::new(need_n(decl.dim, "dim")?)?),
         "Gamma" => {
             let a = need(shape, "shape")?;
             if !(a > 0.0 && a.is_finite()) {
