@@ -106,6 +106,10 @@ struct Node {
     parents: Vec<usize>,
     /// Per parent: broadcast view element → parent element.
     parent_maps: Vec<Vec<usize>>,
+    /// Per parent: its moments gathered into this node's broadcast view,
+    /// kept up to date whenever the parent's moments change; `None` where
+    /// the map is the identity and the view is the parent's own moments.
+    views: Vec<Option<Parts>>,
     /// (child, slot) pairs.
     children: Vec<(usize, usize)>,
     observed: bool,
@@ -167,19 +171,82 @@ fn broadcast_map(child: &[usize], parent: &[usize]) -> Option<Vec<usize>> {
     Some(map)
 }
 
-/// Gather parent moments into the child's broadcast view.
-fn gather(parts: &Parts, dims: &[usize], map: &[usize]) -> Parts {
-    parts
-        .iter()
-        .zip(dims)
-        .map(|(p, &d)| {
-            let mut out = Vec::with_capacity(map.len() * d);
-            for &e in map {
-                out.extend_from_slice(&p[e * d..(e + 1) * d]);
-            }
-            out
-        })
-        .collect()
+/// Call `f::<D>` with the block size as a constant for the common small
+/// sizes (so per-block copies and sums unroll), `f::<0>` (run-time size)
+/// otherwise.
+macro_rules! with_block {
+    ($d:expr, $f:ident($($arg:expr),*)) => {
+        match $d {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            _ => $f::<0>($($arg),*),
+        }
+    };
+}
+
+/// `D` when it is a compile-time block size, else the run-time `d`.
+#[inline(always)]
+fn block<const D: usize>(d: usize) -> usize {
+    if D == 0 {
+        d
+    } else {
+        D
+    }
+}
+
+/// Gather parent moments into the child's broadcast view, reusing `out`'s
+/// buffers.
+fn gather_into(parts: &Parts, dims: &[usize], map: &[usize], out: &mut Parts) {
+    out.resize_with(dims.len(), Vec::new);
+    for ((p, &d), o) in parts.iter().zip(dims).zip(out.iter_mut()) {
+        o.resize(map.len() * d, 0.0);
+        if d > 0 {
+            with_block!(d, gather_part(d, p, map, o));
+        }
+    }
+}
+
+fn gather_part<const D: usize>(d: usize, src: &[f64], map: &[usize], out: &mut [f64]) {
+    let d = block::<D>(d);
+    for (dst, &e) in out.chunks_exact_mut(d).zip(map) {
+        dst.copy_from_slice(&src[e * d..(e + 1) * d]);
+    }
+}
+
+/// `acc[map[v]] += src[v]` for each D-value block `v` that `keep(v)`, in
+/// order of `v`.
+#[inline]
+fn scatter_add(
+    acc: &mut [f64],
+    src: &[f64],
+    map: &[usize],
+    d: usize,
+    keep: impl Fn(usize) -> bool,
+) {
+    if d > 0 {
+        with_block!(d, scatter_part(d, acc, src, map, keep));
+    }
+}
+
+#[inline]
+fn scatter_part<const D: usize>(
+    d: usize,
+    acc: &mut [f64],
+    src: &[f64],
+    map: &[usize],
+    keep: impl Fn(usize) -> bool,
+) {
+    let d = block::<D>(d);
+    for (v, (&e, s)) in map.iter().zip(src.chunks_exact(d)).enumerate() {
+        if !keep(v) {
+            continue;
+        }
+        for (a, b) in acc[e * d..(e + 1) * d].iter_mut().zip(s) {
+            *a += b;
+        }
+    }
 }
 
 impl Graph {
@@ -261,6 +328,7 @@ impl Graph {
                             n: cn,
                             parents: Vec::new(),
                             parent_maps: Vec::new(),
+                            views: Vec::new(),
                             children: Vec::new(),
                             observed: true,
                             mask: None,
@@ -290,6 +358,15 @@ impl Graph {
                 nodes[pid].children.push((id, slot));
             }
             let kind = family.kind();
+            let views = parent_ids
+                .iter()
+                .zip(&parent_maps)
+                .map(|(&pid, map)| {
+                    let identity =
+                        map.len() == nodes[pid].n && map.iter().enumerate().all(|(v, &e)| v == e);
+                    (!identity).then(Vec::new)
+                })
+                .collect();
             let mut node = Node {
                 name: name.clone(),
                 family: Some(family),
@@ -298,6 +375,7 @@ impl Graph {
                 n,
                 parents: parent_ids,
                 parent_maps,
+                views,
                 children: Vec::new(),
                 observed: observed.is_some(),
                 mask: None,
@@ -370,6 +448,13 @@ impl Graph {
             index.insert(name, id);
         }
         let mut graph = Self { nodes, index };
+        // Views of constants and observed nodes; latent parents fill theirs
+        // as they are initialised.
+        for id in 0..graph.nodes.len() {
+            if graph.nodes[id].observed {
+                graph.refresh_views(id);
+            }
+        }
         graph.initialize_from_prior()?;
         Ok(graph)
     }
@@ -387,20 +472,42 @@ impl Graph {
         Ok(())
     }
 
+    /// The parents' moments in node `id`'s broadcast view, one entry per
+    /// slot (the kind's parts only).
+    fn parent_views(&self, id: usize) -> Vec<&[Vec<f64>]> {
+        let node = &self.nodes[id];
+        node.parents
+            .iter()
+            .zip(&node.views)
+            .map(|(&pid, view)| match view {
+                Some(v) => v.as_slice(),
+                None => {
+                    let p = &self.nodes[pid];
+                    &p.u[..p.kind.part_dims().len().min(p.u.len())]
+                }
+            })
+            .collect()
+    }
+
+    /// Re-gather node `id`'s moments into its children's broadcast views
+    /// (after its moments changed), reusing their buffers.
+    fn refresh_views(&mut self, id: usize) {
+        let (head, tail) = self.nodes.split_at_mut(id + 1);
+        let parent = &head[id];
+        let dims = parent.kind.part_dims();
+        for &(cid, slot) in &parent.children {
+            // Children are declared after their parents.
+            let child = &mut tail[cid - id - 1];
+            if let Some(view) = child.views[slot].as_mut() {
+                gather_into(&parent.u, &dims, &child.parent_maps[slot], view);
+            }
+        }
+    }
+
     fn prior_of(&self, id: usize) -> (Parts, Vec<f64>) {
         let node = &self.nodes[id];
         let family = node.family.as_ref().expect("declared node");
-        let views: Vec<Parts> = node
-            .parents
-            .iter()
-            .zip(&node.parent_maps)
-            .map(|(&pid, map)| {
-                let p = &self.nodes[pid];
-                gather(&p.u, &p.kind.part_dims(), map)
-            })
-            .collect();
-        let refs: Vec<&[Vec<f64>]> = views.iter().map(|v| v.as_slice()).collect();
-        family.prior(&refs, node.n)
+        family.prior(&self.parent_views(id), node.n)
     }
 
     fn set_natural(&mut self, id: usize, phi: Parts) -> Result<(), VmpError> {
@@ -418,6 +525,7 @@ impl Graph {
         node.u = u;
         node.g = g;
         node.phi = phi;
+        self.refresh_views(id);
         Ok(())
     }
 
@@ -484,6 +592,7 @@ impl Graph {
         for (dst, src) in node.u.iter_mut().zip(u) {
             *dst = src;
         }
+        self.refresh_views(id);
         Ok(())
     }
 
@@ -513,30 +622,20 @@ impl Graph {
         for &(cid, slot) in &self.nodes[id].children {
             let child = &self.nodes[cid];
             let family = child.family.as_ref().expect("declared node");
-            let views: Vec<Parts> = child
-                .parents
-                .iter()
-                .zip(&child.parent_maps)
-                .map(|(&pid, map)| {
-                    let p = &self.nodes[pid];
-                    gather(&p.u, &p.kind.part_dims(), map)
-                })
-                .collect();
-            let refs: Vec<&[Vec<f64>]> = views.iter().map(|v| v.as_slice()).collect();
-            let m = family.message_to_parent(slot, &child.u, &refs, child.n);
+            let m = family.message_to_parent(slot, &child.u, &self.parent_views(cid), child.n);
             let map = &child.parent_maps[slot];
-            let per_child = map.len() / child.n.max(1);
+            let identity = child.views[slot].is_none();
+            let per_child = (map.len() / child.n.max(1)).max(1);
             for (part, (acc, &d)) in msgs.iter_mut().zip(&kind_dims).enumerate() {
-                for (v, &e) in map.iter().enumerate() {
-                    if let Some(mask) = &child.mask {
-                        if !mask[v / per_child.max(1)] {
-                            continue;
+                let src = &m[part][..map.len() * d];
+                match &child.mask {
+                    None if identity => {
+                        for (a, b) in acc.iter_mut().zip(src) {
+                            *a += b;
                         }
                     }
-                    let src = &m[part][v * d..(v + 1) * d];
-                    for (a, b) in acc[e * d..(e + 1) * d].iter_mut().zip(src) {
-                        *a += b;
-                    }
+                    None => scatter_add(acc, src, map, d, |_| true),
+                    Some(mask) => scatter_add(acc, src, map, d, |v| mask[v / per_child]),
                 }
             }
         }

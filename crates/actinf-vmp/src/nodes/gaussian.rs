@@ -48,6 +48,20 @@ impl Gaussian {
     }
 }
 
+/// Call a row kernel `f::<D>` with the dimension as a constant for
+/// D = 1, 2, 3 (so the per-row loops unroll), `f::<0>` (run-time D)
+/// otherwise.
+macro_rules! with_dim {
+    ($d:expr, $f:ident($($arg:expr),*)) => {
+        match $d {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            _ => $f::<0>($($arg),*),
+        }
+    };
+}
+
 impl Family for Gaussian {
     fn kind(&self) -> Kind {
         Kind::Gaussian(self.dim)
@@ -60,25 +74,15 @@ impl Family for Gaussian {
     fn prior(&self, parents: &[&[Vec<f64>]], n: usize) -> (Parts, Vec<f64>) {
         let d = self.dim;
         let dd = d * d;
-        let (mu, mumu) = (&parents[0][0], &parents[0][1]);
-        let (lam, ln_det) = (&parents[1][0], &parents[1][1]);
-        let mut phi0 = Vec::with_capacity(n * d);
-        let mut phi1 = Vec::with_capacity(n * dd);
-        let mut g = Vec::with_capacity(n);
-        for i in 0..n {
-            let l = &lam[i * dd..(i + 1) * dd];
-            let m = &mu[i * d..(i + 1) * d];
-            for a in 0..d {
-                phi0.push((0..d).map(|b| l[a * d + b] * m[b]).sum::<f64>());
-            }
-            phi1.extend(l.iter().map(|v| -0.5 * v));
-            let tr: f64 = l
-                .iter()
-                .zip(&mumu[i * dd..(i + 1) * dd])
-                .map(|(a, b)| a * b)
-                .sum();
-            g.push(-0.5 * tr + 0.5 * ln_det[i]);
-        }
+        let (mu, mumu) = (&parents[0][0][..n * d], &parents[0][1][..n * dd]);
+        let (lam, ln_det) = (&parents[1][0][..n * dd], &parents[1][1][..n]);
+        let mut phi0 = vec![0.0; n * d];
+        let mut phi1 = vec![0.0; n * dd];
+        let mut g = vec![0.0; n];
+        with_dim!(
+            d,
+            prior_rows(d, mu, mumu, lam, ln_det, &mut phi0, &mut phi1, &mut g)
+        );
         (vec![phi0, phi1], g)
     }
 
@@ -132,36 +136,110 @@ impl Family for Gaussian {
     ) -> Parts {
         let d = self.dim;
         let dd = d * d;
-        let (x, xx) = (&u[0], &u[1]);
+        let (x, xx) = (&u[0][..n * d], &u[1][..n * dd]);
         match slot {
             0 => {
-                let lam = &parents[1][0];
-                let mut m0 = Vec::with_capacity(n * d);
-                for i in 0..n {
-                    let l = &lam[i * dd..(i + 1) * dd];
-                    let xi = &x[i * d..(i + 1) * d];
-                    for a in 0..d {
-                        m0.push((0..d).map(|b| l[a * d + b] * xi[b]).sum::<f64>());
-                    }
-                }
-                let m1 = lam[..n * dd].iter().map(|v| -0.5 * v).collect();
+                let lam = &parents[1][0][..n * dd];
+                let mut m0 = vec![0.0; n * d];
+                with_dim!(d, mean_message_rows(d, lam, x, &mut m0));
+                let m1 = lam.iter().map(|v| -0.5 * v).collect();
                 vec![m0, m1]
             }
             _ => {
-                let (mu, mumu) = (&parents[0][0], &parents[0][1]);
-                let mut m0 = Vec::with_capacity(n * dd);
-                for i in 0..n {
-                    let xi = &x[i * d..(i + 1) * d];
-                    let mi = &mu[i * d..(i + 1) * d];
-                    for a in 0..d {
-                        for b in 0..d {
-                            let e = i * dd + a * d + b;
-                            m0.push(-0.5 * (xx[e] - xi[a] * mi[b] - mi[a] * xi[b] + mumu[e]));
-                        }
-                    }
-                }
+                let (mu, mumu) = (&parents[0][0][..n * d], &parents[0][1][..n * dd]);
+                let mut m0 = vec![0.0; n * dd];
+                with_dim!(d, precision_message_rows(d, x, xx, mu, mumu, &mut m0));
                 vec![m0, vec![0.5; n]]
             }
         }
     }
+}
+
+/// `D` when it is a compile-time dimension, else the run-time `d`.
+#[inline(always)]
+fn dim<const D: usize>(d: usize) -> usize {
+    if D == 0 {
+        d
+    } else {
+        D
+    }
+}
+
+/// Per element: `φ₀ = Λμ`, `φ₁ = −Λ/2`, `g = −½ tr(Λ⟨μμᵀ⟩) + ½⟨ln|Λ|⟩`.
+#[allow(clippy::too_many_arguments)]
+fn prior_rows<const D: usize>(
+    d: usize,
+    mu: &[f64],
+    mumu: &[f64],
+    lam: &[f64],
+    ln_det: &[f64],
+    phi0: &mut [f64],
+    phi1: &mut [f64],
+    g: &mut [f64],
+) {
+    let d = dim::<D>(d);
+    let dd = d * d;
+    let rows = lam
+        .chunks_exact(dd)
+        .zip(mu.chunks_exact(d))
+        .zip(mumu.chunks_exact(dd))
+        .zip(phi0.chunks_exact_mut(d))
+        .zip(phi1.chunks_exact_mut(dd))
+        .zip(g.iter_mut().zip(ln_det));
+    for (((((l, m), mm), p0), p1), (gi, ln_det)) in rows {
+        for (p, row) in p0.iter_mut().zip(l.chunks_exact(d)) {
+            *p = dot(row, m);
+        }
+        for (p, v) in p1.iter_mut().zip(l) {
+            *p = -0.5 * v;
+        }
+        *gi = -0.5 * dot(l, mm) + 0.5 * ln_det;
+    }
+}
+
+/// Per element, the message to the mean: `Λ⟨x⟩`.
+fn mean_message_rows<const D: usize>(d: usize, lam: &[f64], x: &[f64], m0: &mut [f64]) {
+    let d = dim::<D>(d);
+    for ((out, l), xi) in m0
+        .chunks_exact_mut(d)
+        .zip(lam.chunks_exact(d * d))
+        .zip(x.chunks_exact(d))
+    {
+        for (o, row) in out.iter_mut().zip(l.chunks_exact(d)) {
+            *o = dot(row, xi);
+        }
+    }
+}
+
+/// Per element, the message to the precision:
+/// `−½(⟨x xᵀ⟩ − ⟨x⟩⟨μ⟩ᵀ − ⟨μ⟩⟨x⟩ᵀ + ⟨μμᵀ⟩)`.
+fn precision_message_rows<const D: usize>(
+    d: usize,
+    x: &[f64],
+    xx: &[f64],
+    mu: &[f64],
+    mumu: &[f64],
+    m0: &mut [f64],
+) {
+    let d = dim::<D>(d);
+    let dd = d * d;
+    let rows = m0
+        .chunks_exact_mut(dd)
+        .zip(x.chunks_exact(d))
+        .zip(mu.chunks_exact(d))
+        .zip(xx.chunks_exact(dd).zip(mumu.chunks_exact(dd)));
+    for (((out, xi), mi), (xxi, mmi)) in rows {
+        for a in 0..d {
+            for b in 0..d {
+                let e = a * d + b;
+                out[e] = -0.5 * (xxi[e] - xi[a] * mi[b] - mi[a] * xi[b] + mmi[e]);
+            }
+        }
+    }
+}
+
+/// `Σ a_i b_i`, summed in order.
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

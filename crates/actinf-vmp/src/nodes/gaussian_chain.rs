@@ -323,7 +323,37 @@ impl Family for GaussianChain {
     }
 
     fn moments(&self, phi: &[Vec<f64>], n: usize) -> Option<(Parts, Vec<f64>)> {
-        let d = self.dim;
+        // The state dimension as a constant where small, so the D×D
+        // products of the filter and smoother unroll.
+        match self.dim {
+            1 => self.smooth::<1>(phi, n),
+            2 => self.smooth::<2>(phi, n),
+            3 => self.smooth::<3>(phi, n),
+            _ => self.smooth::<0>(phi, n),
+        }
+    }
+
+    fn log_base_measure(&self, _u: &[Vec<f64>], n: usize) -> Vec<f64> {
+        vec![-0.5 * self.dim as f64 * (2.0 * PI).ln(); n]
+    }
+
+    fn message_to_parent(
+        &self,
+        _slot: usize,
+        _u: &[Vec<f64>],
+        _parents: &[&[Vec<f64>]],
+        _n: usize,
+    ) -> Parts {
+        // No parents: A, Q, μ₀ and Λ₀ are constants.
+        Vec::new()
+    }
+}
+
+impl GaussianChain {
+    /// [`Family::moments`]: the information-form Kalman filter and the RTS
+    /// smoother, with D = `D` (or `self.dim` when `D` is 0).
+    fn smooth<const D: usize>(&self, phi: &[Vec<f64>], n: usize) -> Option<(Parts, Vec<f64>)> {
+        let d = if D == 0 { self.dim } else { D };
         let dd = d * d;
         let (phi0, phi1, phi2) = (&phi[0], &phi[1], &phi[2]);
         if phi0.len() != n * d || phi1.len() != n * dd || phi2.len() != n * dd {
@@ -427,21 +457,6 @@ impl Family for GaussianChain {
             }
         }
         Some((vec![mean, cov, cross], g))
-    }
-
-    fn log_base_measure(&self, _u: &[Vec<f64>], n: usize) -> Vec<f64> {
-        vec![-0.5 * self.dim as f64 * (2.0 * PI).ln(); n]
-    }
-
-    fn message_to_parent(
-        &self,
-        _slot: usize,
-        _u: &[Vec<f64>],
-        _parents: &[&[Vec<f64>]],
-        _n: usize,
-    ) -> Parts {
-        // No parents: A, Q, μ₀ and Λ₀ are constants.
-        Vec::new()
     }
 }
 

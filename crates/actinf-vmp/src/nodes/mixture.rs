@@ -71,6 +71,21 @@ impl Mixture {
     }
 }
 
+/// Call `f::<D>` with the block size as a constant for the common small
+/// sizes (so the per-block loops unroll), `f::<0>` (run-time size)
+/// otherwise.
+macro_rules! with_block {
+    ($d:expr, $f:ident($($arg:expr),*)) => {
+        match $d {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            _ => $f::<0>($($arg),*),
+        }
+    };
+}
+
 impl Family for Mixture {
     fn kind(&self) -> Kind {
         self.family.kind()
@@ -99,27 +114,38 @@ impl Family for Mixture {
 
     fn prior(&self, parents: &[&[Vec<f64>]], n: usize) -> (Parts, Vec<f64>) {
         let k = self.components;
-        let z = &parents[0][0];
+        let z = &parents[0][0][..n * k];
         let (phi_k, g_k) = self.component_priors(parents, n);
         let dims = self.family.part_dims();
         let mut phi: Parts = dims.iter().map(|&d| vec![0.0; n * d]).collect();
-        let mut g = vec![0.0; n];
-        for i in 0..n {
-            for c in 0..k {
-                let w = z[i * k + c];
-                if w == 0.0 {
-                    continue;
-                }
-                let e = i * k + c;
-                for ((out, src), &d) in phi.iter_mut().zip(&phi_k).zip(&dims) {
-                    for (a, b) in out[i * d..(i + 1) * d]
-                        .iter_mut()
-                        .zip(&src[e * d..(e + 1) * d])
-                    {
+        // Each output value sums its K weighted terms in component order.
+        for ((out, src), &d) in phi.iter_mut().zip(&phi_k).zip(&dims) {
+            let src = &src[..n * k * d];
+            for ((o, zi), si) in out
+                .chunks_exact_mut(d)
+                .zip(z.chunks_exact(k))
+                .zip(src.chunks_exact(k * d))
+            {
+                for (&w, sc) in zi.iter().zip(si.chunks_exact(d)) {
+                    if w == 0.0 {
+                        continue;
+                    }
+                    for (a, b) in o.iter_mut().zip(sc) {
                         *a += w * b;
                     }
                 }
-                g[i] += w * g_k[e];
+            }
+        }
+        let mut g = vec![0.0; n];
+        for ((gi, zi), gk) in g
+            .iter_mut()
+            .zip(z.chunks_exact(k))
+            .zip(g_k[..n * k].chunks_exact(k))
+        {
+            for (&w, gc) in zi.iter().zip(gk) {
+                if w != 0.0 {
+                    *gi += w * gc;
+                }
             }
         }
         (phi, g)
@@ -145,20 +171,16 @@ impl Family for Mixture {
         if slot == 0 {
             let (phi_k, g_k) = self.component_priors(parents, n);
             let f = self.family.log_base_measure(u, n);
-            let mut m = Vec::with_capacity(n * k);
-            for i in 0..n {
-                for c in 0..k {
-                    let e = i * k + c;
-                    let mut l = g_k[e] + f[i];
-                    for ((p, x), &d) in phi_k.iter().zip(u).zip(&dims) {
-                        l += p[e * d..(e + 1) * d]
-                            .iter()
-                            .zip(&x[i * d..(i + 1) * d])
-                            .map(|(a, b)| a * b)
-                            .sum::<f64>();
-                    }
-                    m.push(l);
+            let mut m = vec![0.0; n * k];
+            for ((mi, gi), fi) in m.chunks_exact_mut(k).zip(g_k.chunks_exact(k)).zip(&f) {
+                for (l, g) in mi.iter_mut().zip(gi) {
+                    *l = g + fi;
                 }
+            }
+            // Each component's log-likelihood adds the parts in order.
+            for ((p, x), &d) in phi_k.iter().zip(u).zip(&dims) {
+                let (p, x) = (&p[..n * k * d], &x[..n * d]);
+                with_block!(d, add_log_likelihoods(d, k, p, x, &mut m));
             }
             return vec![m];
         }
@@ -167,30 +189,20 @@ impl Family for Mixture {
         let u_rep: Parts = u
             .iter()
             .zip(&dims)
-            .map(|(x, &d)| {
-                let mut out = Vec::with_capacity(n * k * d);
-                for i in 0..n {
-                    for _ in 0..k {
-                        out.extend_from_slice(&x[i * d..(i + 1) * d]);
-                    }
-                }
-                out
-            })
+            .map(|(x, &d)| repeat_rows(&x[..n * d], d, k))
             .collect();
         let mut m = self
             .family
             .message_to_parent(slot - 1, &u_rep, &parents[1..], n * k);
-        let z = &parents[0][0];
+        let z = &parents[0][0][..n * k];
         for part in m.iter_mut() {
             // Values per (element, component) pair: the part's size, times
             // the inner component plates of a nested mixture.
             let per = (part.len() / (n * k).max(1)).max(1);
-            for (e, chunk) in part.chunks_mut(per).enumerate() {
-                let w = z[e];
-                for v in chunk {
-                    // A component with no weight sends nothing (even ±∞).
-                    *v = if w == 0.0 { 0.0 } else { w * *v };
-                }
+            if part.len() == per * z.len() {
+                with_block!(per, weigh(per, part, z));
+            } else {
+                weigh::<0>(per, part, z);
             }
         }
         m
@@ -199,4 +211,70 @@ impl Family for Mixture {
     fn posterior(&self, prior: &[Vec<f64>], messages: &[Vec<f64>], n: usize) -> Parts {
         self.family.posterior(prior, messages, n)
     }
+}
+
+/// `D` when it is a compile-time block size, else the run-time `d`.
+#[inline(always)]
+fn block<const D: usize>(d: usize) -> usize {
+    if D == 0 {
+        d
+    } else {
+        D
+    }
+}
+
+/// `m[i, c] += φ_c[i]·x[i]` for one moment part (`d` values per element).
+fn add_log_likelihoods<const D: usize>(d: usize, k: usize, p: &[f64], x: &[f64], m: &mut [f64]) {
+    let d = block::<D>(d);
+    for ((mi, pi), xi) in m
+        .chunks_exact_mut(k)
+        .zip(p.chunks_exact(k * d))
+        .zip(x.chunks_exact(d))
+    {
+        for (l, pc) in mi.iter_mut().zip(pi.chunks_exact(d)) {
+            *l += pc.iter().zip(xi).map(|(a, b)| a * b).sum::<f64>();
+        }
+    }
+}
+
+/// Weigh each `per`-value block of a message by its `⟨z_k⟩`.
+fn weigh<const D: usize>(per: usize, part: &mut [f64], z: &[f64]) {
+    let per = block::<D>(per);
+    for (chunk, &w) in part.chunks_mut(per).zip(z) {
+        // A component with no weight sends nothing (even ±∞). A select, not
+        // a branch: which components are empty changes from one element to
+        // the next.
+        for v in chunk {
+            *v = if w == 0.0 { 0.0 } else { w * *v };
+        }
+    }
+}
+
+/// Each `d`-value row of `x` repeated `k` times in a row.
+fn repeat_rows(x: &[f64], d: usize, k: usize) -> Vec<f64> {
+    fn go<const D: usize>(x: &[f64], k: usize, out: &mut [f64]) {
+        for (row, dst) in x.chunks_exact(D).zip(out.chunks_exact_mut(k * D)) {
+            let row: &[f64; D] = row.try_into().expect("a row");
+            for c in dst.chunks_exact_mut(D) {
+                let c: &mut [f64; D] = c.try_into().expect("a row");
+                *c = *row;
+            }
+        }
+    }
+    let mut out = vec![0.0; x.len() * k];
+    match d {
+        1 => go::<1>(x, k, &mut out),
+        2 => go::<2>(x, k, &mut out),
+        3 => go::<3>(x, k, &mut out),
+        4 => go::<4>(x, k, &mut out),
+        _ if d > 0 => {
+            for (row, dst) in x.chunks_exact(d).zip(out.chunks_exact_mut(k * d)) {
+                for c in dst.chunks_exact_mut(d) {
+                    c.copy_from_slice(row);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }
