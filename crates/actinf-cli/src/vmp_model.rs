@@ -94,6 +94,9 @@ pub struct ModelFile {
     /// node (e.g. random assignments that break a mixture's symmetry).
     #[serde(default)]
     initial_values: Map<String, Value>,
+    /// Random initial assignments of categorical nodes: node name → seed.
+    #[serde(default)]
+    initial_random: Map<String, Value>,
     /// Latent nodes in the order one sweep updates them (default: declaration order).
     #[serde(default)]
     update_order: Option<Vec<String>>,
@@ -401,6 +404,14 @@ impl ModelFile {
             specs.push(spec);
         }
         let mut graph = Graph::new(specs).context("the model is not valid")?;
+        for (name, seed) in &self.initial_random {
+            let seed = seed
+                .as_u64()
+                .ok_or_else(|| anyhow!("initial_random of `{name}`: the seed must be a non-negative integer, got {seed}"))?;
+            graph
+                .initialize_from_random(name, seed)
+                .with_context(|| format!("initial_random of `{name}`"))?;
+        }
         for (name, values) in &self.initial_values {
             let mut v = Vec::new();
             flatten(values, &mut v, &format!("initial value of `{name}`"))?;

@@ -551,6 +551,36 @@ impl Graph {
         self.set_natural(id, phi)
     }
 
+    /// Start a categorical latent node from random assignments: each plate
+    /// element gets a category drawn uniformly by a seeded generator
+    /// (SplitMix64), so the same seed always gives the same start. Errors for
+    /// a node that is not categorical.
+    pub fn initialize_from_random(&mut self, name: &str, seed: u64) -> Result<(), VmpError> {
+        let id = self.id(name)?;
+        let Kind::Categorical(k) = self.nodes[id].kind else {
+            return Err(VmpError::Setting {
+                name: format!("{name}.initial_random"),
+                reason: format!(
+                    "random initialisation draws categories; `{name}` has {}",
+                    self.nodes[id].kind.describe()
+                ),
+            });
+        };
+        let mut state = seed;
+        let values: Vec<f64> = (0..self.nodes[id].n)
+            .map(|_| {
+                // SplitMix64 (Steele, Lea & Flood 2014).
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^= z >> 31;
+                (z % k as u64) as f64
+            })
+            .collect();
+        self.initialize_from_value(name, &values)
+    }
+
     /// Start a latent node from concrete values (`Π plates × value size`, as
     /// observed data): its moments become `u(values)`, as BayesPy's
     /// `initialize_from_value` does; its natural parameters stay as they
