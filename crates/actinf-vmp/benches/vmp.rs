@@ -17,12 +17,15 @@
 //!   the graph is outside the timed part, as in the peer script.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
-use serde_json::Value;
 
 use actinf_vmp::nodes::{
     Categorical, Dirichlet, Gamma, Gaussian, GaussianChain, LinearGaussian, Mixture, Wishart,
 };
 use actinf_vmp::{Graph, NodeSpec, Parent};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{fixture, flat, node, plates};
 
 const LGSSM_A: [f64; 4] = [0.95, -0.25, 0.25, 0.95];
 const LGSSM_C: [f64; 6] = [1.0, 0.0, 0.0, 1.0, 0.7, -0.7];
@@ -106,45 +109,6 @@ fn bench_lgssm(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/bayespy/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Flatten nested lists (C order).
-fn flat(v: &Value) -> Vec<f64> {
-    let mut out = Vec::new();
-    fn go(v: &Value, out: &mut Vec<f64>) {
-        match v {
-            Value::Array(a) => a.iter().for_each(|x| go(x, out)),
-            x => out.push(x.as_f64().expect("a number")),
-        }
-    }
-    go(v, &mut out);
-    out
-}
-
-fn plates(node: &Value) -> Vec<usize> {
-    node["plates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_u64().unwrap() as usize)
-        .collect()
-}
-
-fn node<'a>(fx: &'a Value, name: &str) -> &'a Value {
-    fx["model"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap()
 }
 
 /// Everything the GMM fit needs, read once from the fixture.

@@ -20,46 +20,10 @@ use serde_json::Value;
 use actinf_vmp::nodes::{DotGaussian, Gamma, Gaussian, GaussianArdVector};
 use actinf_vmp::{Graph, NodeSpec, Parent};
 
+mod common;
+use common::{fixture, flat, node, plates};
+
 const TOLERANCE: f64 = 1e-8;
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/bayespy/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Flatten nested lists (C order).
-fn flat(v: &Value) -> Vec<f64> {
-    let mut out = Vec::new();
-    fn go(v: &Value, out: &mut Vec<f64>) {
-        match v {
-            Value::Array(a) => a.iter().for_each(|x| go(x, out)),
-            x => out.push(x.as_f64().expect("a number")),
-        }
-    }
-    go(v, &mut out);
-    out
-}
-
-fn node<'a>(fx: &'a Value, name: &str) -> &'a Value {
-    fx["model"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap()
-}
-
-fn plates(node: &Value) -> Vec<usize> {
-    node["plates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_u64().unwrap() as usize)
-        .collect()
-}
 
 fn scalar(v: &Value) -> f64 {
     v.as_f64().expect("a number")
