@@ -52,13 +52,9 @@ pub struct DotGaussian {
 impl DotGaussian {
     /// An inner-product Gaussian over vectors of dimension `d ≥ 1`.
     pub fn new(d: usize) -> Result<Self, VmpError> {
-        if d == 0 {
-            return Err(VmpError::Setting {
-                name: "DotGaussian dimension".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(Self { dim: d })
+        Ok(Self {
+            dim: super::positive_dimension("DotGaussian dimension", d)?,
+        })
     }
 
     /// The dimension D of the two vectors.

@@ -33,13 +33,9 @@ pub struct Gaussian {
 impl Gaussian {
     /// A Gaussian node of dimension `d ≥ 1`.
     pub fn new(d: usize) -> Result<Self, VmpError> {
-        if d == 0 {
-            return Err(VmpError::Setting {
-                name: "Gaussian dimension".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(Self { dim: d })
+        Ok(Self {
+            dim: super::positive_dimension("Gaussian dimension", d)?,
+        })
     }
 
     /// The dimension D.

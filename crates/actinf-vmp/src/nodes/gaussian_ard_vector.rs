@@ -53,13 +53,9 @@ pub struct GaussianArdVector {
 impl GaussianArdVector {
     /// A Gaussian vector node of dimension `d ≥ 1` with a diagonal precision.
     pub fn new(d: usize) -> Result<Self, VmpError> {
-        if d == 0 {
-            return Err(VmpError::Setting {
-                name: "GaussianArdVector dimension".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(Self { dim: d })
+        Ok(Self {
+            dim: super::positive_dimension("GaussianArdVector dimension", d)?,
+        })
     }
 
     /// The dimension D.

@@ -1,5 +1,18 @@
 //! Node types, one file each: adding a node touches one place.
 
+use crate::error::VmpError;
+
+/// A vector dimension, refused when zero.
+pub(crate) fn positive_dimension(what: &str, d: usize) -> Result<usize, VmpError> {
+    if d == 0 {
+        return Err(VmpError::Setting {
+            name: what.into(),
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(d)
+}
+
 pub mod gamma;
 pub mod gaussian_ard;
 
