@@ -1,0 +1,16 @@
+//! # actinf-gc
+//!
+//! Continuous active inference in generalized coordinates of motion (Friston
+//! 2008, "Hierarchical models in the brain"; Friston, Trujillo-Barreto &
+//! Daunizeau 2008, "DEM: a variational treatment of dynamic systems";
+//! Friston et al. 2010, "Generalised filtering"). A state is represented with
+//! its motion, `x̃ = [x, x′, x″, …]`; noise is smooth, with a temporal
+//! precision that couples the orders; inference descends the Laplace free
+//! energy of the whole generalized trajectory while its expectation moves
+//! with the flow, `dμ̃/dt = Dμ̃ − ∂F/∂μ̃`.
+
+#![warn(missing_docs)]
+
+pub mod error;
+
+pub use error::GcError;
