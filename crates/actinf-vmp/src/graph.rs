@@ -418,7 +418,7 @@ impl Graph {
                     }
                 }
                 // Missing values may hold anything (NaN included): fill them
-                // with a valid placeholder that the mask then ignores.
+                // with a valid stand-in value that the mask then ignores.
                 let mut values = values;
                 if let Some(m) = &mask {
                     let vd = kind.value_dim();
