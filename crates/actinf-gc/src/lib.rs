@@ -11,6 +11,10 @@
 
 #![warn(missing_docs)]
 
+pub mod embed;
 pub mod error;
+pub mod linearise;
+pub mod precision;
+pub mod shift;
 
 pub use error::GcError;
