@@ -11,10 +11,12 @@
 
 #![warn(missing_docs)]
 
-pub mod embed;
 pub mod error;
-pub mod linearise;
-pub mod precision;
-pub mod shift;
 
 pub use error::GcError;
+pub mod dstep;
+pub mod embed;
+pub mod linearise;
+pub mod model;
+pub mod precision;
+pub mod shift;
