@@ -7,6 +7,7 @@
 
 pub mod arrays;
 pub mod demo;
+pub mod gc_spec;
 pub mod plot;
 pub mod scenario;
 pub mod vmp_model;

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use actinf_cli::{demo, plot, scenario, vmp_model};
+use actinf_cli::{demo, gc_spec, plot, scenario, vmp_model};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         command: VmpCommand,
     },
+    /// Continuous models in generalized coordinates of motion.
+    Gc {
+        #[command(subcommand)]
+        command: GcCommand,
+    },
     /// Built-in demonstrations.
     Demo {
         #[command(subcommand)]
@@ -50,7 +55,45 @@ enum VmpCommand {
 }
 
 #[derive(Subcommand)]
+enum GcCommand {
+    /// Invert a linear model given as matrices (see docs/gc-spec-format.md)
+    /// with the D-step and print the trajectory as JSON.
+    Run {
+        /// The spec.
+        spec: PathBuf,
+        /// Draw the states with their confidence bands and the free energy.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Pretty-print the JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Demo {
+    /// A continuous model in generalized coordinates: `convolution` (SPM's
+    /// linear convolution model, simulated with smooth noise and inverted by
+    /// the D-step).
+    Gc {
+        /// The example: `convolution`.
+        name: String,
+        /// Embedding order.
+        #[arg(long, default_value_t = 7)]
+        order: usize,
+        /// Seed of the simulated noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Samples.
+        #[arg(long, default_value_t = 64)]
+        samples: usize,
+        /// Also write the model and the simulated data as a spec for `actinf gc run`.
+        #[arg(long)]
+        spec_out: Option<PathBuf>,
+        /// Draw the states with their confidence bands and the free energy.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
     /// The T-maze agent: it visits the cue, then the arm the cue points to.
     Tmaze {
         /// Number of trials (each with a fresh agent; the context alternates with the seed).
@@ -124,6 +167,100 @@ fn run(cli: Cli) -> Result<()> {
                 serde_json::to_string(&report)?
             };
             println!("{out}");
+        }
+        Command::Gc {
+            command: GcCommand::Run { spec, plot, pretty },
+        } => {
+            let text = std::fs::read_to_string(&spec)
+                .with_context(|| format!("cannot read {}", spec.display()))?;
+            let parsed = gc_spec::Spec::from_json(&text)
+                .with_context(|| format!("in {}", spec.display()))?;
+            let (_, trace) = parsed.run()?;
+            let report = gc_spec::report(&trace);
+            let out = if pretty {
+                serde_json::to_string_pretty(&report)?
+            } else {
+                serde_json::to_string(&report)?
+            };
+            println!("{out}");
+            if let Some(path) = plot {
+                let trajectories: Vec<plot::Trajectory> = (0..trace.x.nrows())
+                    .map(|i| plot::Trajectory {
+                        label: if i == 0 { "x1" } else { "x" },
+                        estimate: trace.x.row(i).iter().copied().collect(),
+                        sd: trace.x_covariance[(i, i)].max(0.0).sqrt(),
+                        truth: None,
+                    })
+                    .collect();
+                plot::trajectories_and_free_energy(
+                    &path,
+                    "D-step",
+                    &trajectories,
+                    &trace.free_energy,
+                )?;
+                eprintln!("plot written to {}", path.display());
+            }
+        }
+        Command::Demo {
+            demo:
+                Demo::Gc {
+                    name,
+                    order,
+                    seed,
+                    samples,
+                    plot: plot_path,
+                    spec_out,
+                },
+        } => {
+            if name != "convolution" {
+                anyhow::bail!("unknown gc demo `{name}` (available: convolution)");
+            }
+            let (sim, trace) = gc_spec::convolution_demo(order, seed, samples)?;
+            if let Some(path) = spec_out {
+                let spec = gc_spec::convolution_spec(order, &sim, seed)?;
+                std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("spec written to {}", path.display());
+            }
+            println!(
+                "{:>4} {:>9} {:>9} {:>9} {:>9} {:>10}",
+                "t", "x1", "x1 est", "x2", "x2 est", "F"
+            );
+            for t in 0..sim.x.ncols() {
+                println!(
+                    "{:>4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>10.3}",
+                    t,
+                    sim.x[(0, t)],
+                    trace.x[(0, t)],
+                    sim.x[(1, t)],
+                    trace.x[(1, t)],
+                    trace.free_energy[t]
+                );
+            }
+            println!(
+                "state RMSE {:.4}, total free energy {:.3} (order n = {order}, smoothness s = 1, seed {seed})",
+                gc_spec::state_rmse(&sim, &trace),
+                trace.total_free_energy()
+            );
+            if let Some(path) = plot_path {
+                let trajectories: Vec<plot::Trajectory> = ["x1", "x2"]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, label)| plot::Trajectory {
+                        label,
+                        estimate: trace.x.row(i).iter().copied().collect(),
+                        sd: trace.x_covariance[(i, i)].max(0.0).sqrt(),
+                        truth: Some(sim.x.row(i).iter().copied().collect()),
+                    })
+                    .collect();
+                plot::trajectories_and_free_energy(
+                    &path,
+                    "convolution model: D-step",
+                    &trajectories,
+                    &trace.free_energy,
+                )?;
+                eprintln!("plot written to {}", path.display());
+            }
         }
         Command::Demo {
             demo:

@@ -129,3 +129,129 @@ pub fn beliefs_policies_free_energy(
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
+
+/// One estimated trajectory with its 90% confidence band and, optionally,
+/// the true trajectory.
+pub struct Trajectory<'a> {
+    /// Legend label.
+    pub label: &'a str,
+    /// Conditional expectation per sample.
+    pub estimate: Vec<f64>,
+    /// Conditional standard deviation (constant over samples).
+    pub sd: f64,
+    /// The truth, when known.
+    pub truth: Option<Vec<f64>>,
+}
+
+/// Draw trajectories with their confidence bands (±1.645 sd) above a panel
+/// of the free energy per sample.
+pub fn trajectories_and_free_energy(
+    path: &Path,
+    title: &str,
+    trajectories: &[Trajectory],
+    free_energy: &[f64],
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
+    let root = BitMapBackend::new(path, (1000, 800)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root
+        .titled(title, ("sans-serif", 24))
+        .map_err(|e| err(&e))?;
+    let (upper, lower) = root.split_vertically(520);
+    let steps = free_energy.len().max(2);
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for tr in trajectories {
+        for (i, &m) in tr.estimate.iter().enumerate() {
+            let t = tr.truth.as_ref().map_or(m, |x| x[i]);
+            lo = lo.min(m - 1.645 * tr.sd).min(t);
+            hi = hi.max(m + 1.645 * tr.sd).max(t);
+        }
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let mut chart = ChartBuilder::on(&upper)
+        .caption(
+            "states: estimate (90% band) and truth (dashed)",
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..(steps - 1) as f64, (lo - pad)..(hi + pad))
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("sample")
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (k, tr) in trajectories.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let band: Vec<(f64, f64)> = tr
+            .estimate
+            .iter()
+            .enumerate()
+            .map(|(t, &m)| (t as f64, m + 1.645 * tr.sd))
+            .chain(
+                tr.estimate
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(t, &m)| (t as f64, m - 1.645 * tr.sd)),
+            )
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled())))
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(LineSeries::new(
+                tr.estimate.iter().enumerate().map(|(t, &m)| (t as f64, m)),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label(tr.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        if let Some(truth) = &tr.truth {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    truth.iter().enumerate().map(|(t, &x)| (t as f64, x)),
+                    6,
+                    4,
+                    color.stroke_width(1),
+                ))
+                .map_err(|e| err(&e))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+    let flo = free_energy.iter().copied().fold(f64::INFINITY, f64::min);
+    let fhi = free_energy
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let fpad = ((fhi - flo) * 0.1).max(1e-3);
+    let mut chart = ChartBuilder::on(&lower)
+        .caption("free energy per sample", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..(steps - 1) as f64, (flo - fpad)..(fhi + fpad))
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("sample")
+        .y_desc("F (nats)")
+        .draw()
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(LineSeries::new(
+            free_energy.iter().enumerate().map(|(t, &v)| (t as f64, v)),
+            RED.stroke_width(2),
+        ))
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

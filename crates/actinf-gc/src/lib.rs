@@ -20,3 +20,4 @@ pub mod linearise;
 pub mod model;
 pub mod precision;
 pub mod shift;
+pub mod simulate;
