@@ -11,13 +11,14 @@
 
 #![warn(missing_docs)]
 
-pub mod error;
-
-pub use error::GcError;
 pub mod dstep;
 pub mod embed;
+pub mod error;
 pub mod linearise;
 pub mod model;
+pub mod nonlinear;
 pub mod precision;
 pub mod shift;
 pub mod simulate;
+
+pub use error::GcError;

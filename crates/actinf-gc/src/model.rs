@@ -231,7 +231,12 @@ impl LinearModel {
     }
 }
 
-fn check_shape(what: &str, m: &DMatrix<f64>, rows: usize, cols: usize) -> Result<(), GcError> {
+pub(crate) fn check_shape(
+    what: &str,
+    m: &DMatrix<f64>,
+    rows: usize,
+    cols: usize,
+) -> Result<(), GcError> {
     if m.nrows() != rows || m.ncols() != cols {
         return Err(GcError::Dimension {
             what: what.into(),
@@ -262,7 +267,7 @@ pub(crate) fn check_finite(what: &str, m: &DMatrix<f64>) -> Result<(), GcError> 
 
 /// A precision must be finite, symmetric (to a relative 1e-10) and positive
 /// definite (a Cholesky factorisation exists).
-fn check_precision(what: &str, m: &DMatrix<f64>) -> Result<(), GcError> {
+pub(crate) fn check_precision(what: &str, m: &DMatrix<f64>) -> Result<(), GcError> {
     check_finite(what, m)?;
     let scale = m.amax().max(f64::MIN_POSITIVE);
     for i in 0..m.nrows() {
