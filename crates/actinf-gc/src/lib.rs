@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod dstep;
 pub mod embed;
 pub mod error;
