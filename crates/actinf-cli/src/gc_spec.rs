@@ -1,5 +1,8 @@
-//! `actinf gc run SPEC.json` and `actinf demo gc convolution`: linear models
-//! in generalized coordinates, inverted by the D-step.
+//! `actinf gc run SPEC.json`, `actinf demo gc convolution` and
+//! `actinf demo gc lorenz`: models in generalized coordinates, inverted by
+//! the D-step.
+
+use std::ops::Range;
 
 use anyhow::{bail, Context, Result};
 use nalgebra::{DMatrix, DVector};
@@ -8,7 +11,9 @@ use serde_json::{json, Value};
 
 use actinf_gc::dstep::{DStep, DStepSettings, DStepTrace};
 use actinf_gc::model::LinearModel;
+use actinf_gc::nonlinear::{NonlinearDStep, NonlinearSettings, NonlinearTrace};
 use actinf_gc::simulate::{simulate_linear, Simulation};
+use actinf_gc::systems::{lorenz_model, simulate_lorenz, LORENZ_TRUE_START, LORENZ_WRONG_START};
 
 /// A linear model and its data, as written in a spec file.
 #[derive(Debug, Deserialize)]
@@ -183,6 +188,26 @@ pub fn convolution_demo(
     Ok((sim, trace))
 }
 
+/// SPM's Lorenz attractor (`DEM_demo_Lorenz`,
+/// [`actinf_gc::systems`]) tracked from a wrong initial state: `samples`
+/// samples simulated from the true start `[0.9, 0.8, 30]` with observation
+/// noise of sd 1 (the model's `Πz = 1`) drawn with `seed`, inverted by the
+/// nonlinear D-step at embedding order `order` from `[1, 1, 16]`.
+pub fn lorenz_demo(
+    order: usize,
+    seed: u64,
+    samples: usize,
+) -> Result<(Simulation, NonlinearTrace)> {
+    let model = lorenz_model()?.with_order(order)?;
+    let sim = simulate_lorenz(LORENZ_TRUE_START, samples, 1.0, seed)?;
+    let mut d = NonlinearDStep::new(&model, NonlinearSettings::default())?;
+    let mut mu = vec![0.0; 3 * order];
+    mu[..3].copy_from_slice(&LORENZ_WRONG_START);
+    d.set_state(&mu)?;
+    let trace = d.run(&sim.y, &sim.v)?;
+    Ok((sim, trace))
+}
+
 /// A spec file (for `actinf gc run`) holding the convolution model and a
 /// simulated data set.
 pub fn convolution_spec(order: usize, sim: &Simulation, seed: u64) -> Result<Value> {
@@ -198,6 +223,15 @@ pub fn convolution_spec(order: usize, sim: &Simulation, seed: u64) -> Result<Val
 
 /// Root-mean-square error of the state estimate against the truth.
 pub fn state_rmse(sim: &Simulation, trace: &DStepTrace) -> f64 {
-    let diff = &sim.x - &trace.x;
-    (diff.iter().map(|e| e * e).sum::<f64>() / diff.len() as f64).sqrt()
+    rmse(&sim.x, &trace.x, 0..sim.x.ncols())
+}
+
+/// Root-mean-square error of `estimate` against `truth` over all rows of the
+/// columns `columns` (NaN for an empty range).
+pub fn rmse(truth: &DMatrix<f64>, estimate: &DMatrix<f64>, columns: Range<usize>) -> f64 {
+    let count = (columns.len() * truth.nrows()) as f64;
+    let sse: f64 = columns
+        .map(|t| (truth.column(t) - estimate.column(t)).norm_squared())
+        .sum();
+    (sse / count).sqrt()
 }

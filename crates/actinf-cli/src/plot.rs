@@ -143,6 +143,9 @@ pub struct Trajectory<'a> {
     pub truth: Option<Vec<f64>>,
 }
 
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+type Fail<'a> = &'a dyn Fn(&dyn std::fmt::Display) -> anyhow::Error;
+
 /// Draw trajectories with their confidence bands (±1.645 sd) above a panel
 /// of the free energy per sample.
 pub fn trajectories_and_free_energy(
@@ -158,7 +161,64 @@ pub fn trajectories_and_free_energy(
         .titled(title, ("sans-serif", 24))
         .map_err(|e| err(&e))?;
     let (upper, lower) = root.split_vertically(520);
-    let steps = free_energy.len().max(2);
+    draw_trajectories(&upper, trajectories, free_energy.len(), &err)?;
+    draw_line(
+        &lower,
+        "free energy per sample",
+        "F (nats)",
+        free_energy,
+        &err,
+    )?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Draw trajectories against their truth (with confidence bands where their
+/// sd is positive) above a panel of the tracking error per sample (e.g. the
+/// RMS over states of estimate − truth) and one of the free energy per
+/// sample.
+pub fn tracking_error(
+    path: &Path,
+    title: &str,
+    trajectories: &[Trajectory],
+    error: &[f64],
+    free_energy: &[f64],
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
+    let root = BitMapBackend::new(path, (1000, 1000)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root
+        .titled(title, ("sans-serif", 24))
+        .map_err(|e| err(&e))?;
+    let (upper, rest) = root.split_vertically(480);
+    let (middle, lower) = rest.split_vertically(240);
+    draw_trajectories(&upper, trajectories, error.len(), &err)?;
+    draw_line(
+        &middle,
+        "tracking error per sample (RMS over states)",
+        "error",
+        error,
+        &err,
+    )?;
+    draw_line(
+        &lower,
+        "free energy per sample",
+        "F (nats)",
+        free_energy,
+        &err,
+    )?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// The trajectories panel: estimates with their 90% bands and dashed truths.
+fn draw_trajectories(
+    area: &Area,
+    trajectories: &[Trajectory],
+    samples: usize,
+    err: Fail,
+) -> Result<()> {
+    let steps = samples.max(2);
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for tr in trajectories {
@@ -169,11 +229,13 @@ pub fn trajectories_and_free_energy(
         }
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
-    let mut chart = ChartBuilder::on(&upper)
-        .caption(
-            "states: estimate (90% band) and truth (dashed)",
-            ("sans-serif", 18),
-        )
+    let caption = if trajectories.iter().any(|t| t.sd > 0.0) {
+        "states: estimate (90% band) and truth (dashed)"
+    } else {
+        "states: estimate (solid) and truth (dashed)"
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
@@ -186,22 +248,24 @@ pub fn trajectories_and_free_energy(
         .map_err(|e| err(&e))?;
     for (k, tr) in trajectories.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
-        let band: Vec<(f64, f64)> = tr
-            .estimate
-            .iter()
-            .enumerate()
-            .map(|(t, &m)| (t as f64, m + 1.645 * tr.sd))
-            .chain(
-                tr.estimate
-                    .iter()
-                    .enumerate()
-                    .rev()
-                    .map(|(t, &m)| (t as f64, m - 1.645 * tr.sd)),
-            )
-            .collect();
-        chart
-            .draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled())))
-            .map_err(|e| err(&e))?;
+        if tr.sd > 0.0 {
+            let band: Vec<(f64, f64)> = tr
+                .estimate
+                .iter()
+                .enumerate()
+                .map(|(t, &m)| (t as f64, m + 1.645 * tr.sd))
+                .chain(
+                    tr.estimate
+                        .iter()
+                        .enumerate()
+                        .rev()
+                        .map(|(t, &m)| (t as f64, m - 1.645 * tr.sd)),
+                )
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled())))
+                .map_err(|e| err(&e))?;
+        }
         chart
             .draw_series(LineSeries::new(
                 tr.estimate.iter().enumerate().map(|(t, &m)| (t as f64, m)),
@@ -227,31 +291,35 @@ pub fn trajectories_and_free_energy(
         .border_style(BLACK)
         .draw()
         .map_err(|e| err(&e))?;
-    let flo = free_energy.iter().copied().fold(f64::INFINITY, f64::min);
-    let fhi = free_energy
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
-    let fpad = ((fhi - flo) * 0.1).max(1e-3);
-    let mut chart = ChartBuilder::on(&lower)
-        .caption("free energy per sample", ("sans-serif", 18))
+    Ok(())
+}
+
+/// A panel with one red line of `values` per sample.
+fn draw_line(area: &Area, caption: &str, y_desc: &str, values: &[f64], err: Fail) -> Result<()> {
+    let steps = values.len().max(2);
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.1).max(1e-3);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
-        .build_cartesian_2d(0f64..(steps - 1) as f64, (flo - fpad)..(fhi + fpad))
+        .build_cartesian_2d(0f64..(steps - 1) as f64, (lo - pad)..(hi + pad))
         .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("sample")
-        .y_desc("F (nats)")
-        .draw()
-        .map_err(|e| err(&e))?;
+    let scientific = |v: &f64| format!("{v:.1e}");
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc("sample").y_desc(y_desc);
+    if lo.abs().max(hi.abs()) >= 1e4 {
+        // Long numbers would run off the label area.
+        mesh.y_label_formatter(&scientific);
+    }
+    mesh.draw().map_err(|e| err(&e))?;
     chart
         .draw_series(LineSeries::new(
-            free_energy.iter().enumerate().map(|(t, &v)| (t as f64, v)),
+            values.iter().enumerate().map(|(t, &v)| (t as f64, v)),
             RED.stroke_width(2),
         ))
         .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
     Ok(())
 }

@@ -21,5 +21,6 @@ pub mod nonlinear;
 pub mod precision;
 pub mod shift;
 pub mod simulate;
+pub mod systems;
 
 pub use error::GcError;

@@ -3,9 +3,9 @@
 //! stored in `tests/fixtures/spm12/dem_lorenz.json`, a copy of the shared
 //! SPM12 fixture: data `Y`, the true states and SPM's estimates `qU.x`).
 //!
-//! SPM's Lorenz model is the Lorenz system rescaled by 1/32 in time, with
-//! parameters `P = [18, −4, 46.92]` and a single observation, the sum of the
-//! states:
+//! SPM's Lorenz model ([`actinf_gc::systems::lorenz_model`]) is the Lorenz
+//! system rescaled by 1/32 in time, with parameters `P = [18, −4, 46.92]` and
+//! a single observation, the sum of the states:
 //!
 //! ```text
 //! f(x) = [[−P₁, P₁, 0], [P₃ − x₃, −1, −x₁], [x₂, x₁, P₂]] x / 32,   g(x) = x₁ + x₂ + x₃
@@ -21,62 +21,10 @@ use std::path::Path;
 use actinf_gc::dstep::{DStep, DStepSettings, DataMotion, Window};
 use actinf_gc::model::LinearModel;
 use actinf_gc::nonlinear::{ModelFn, NonlinearDStep, NonlinearModel, NonlinearSettings};
+use actinf_gc::systems::{lorenz_model, lorenz_model_without_jacobians};
 use actinf_gc::GcError;
 use nalgebra::{DMatrix, DVector};
 use serde_json::Value;
-
-const P: [f64; 3] = [18.0, -4.0, 46.92];
-
-fn lorenz_flow(x: &DVector<f64>) -> DVector<f64> {
-    DVector::from_vec(vec![
-        (-P[0] * x[0] + P[0] * x[1]) / 32.0,
-        ((P[2] - x[2]) * x[0] - x[1] - x[0] * x[2]) / 32.0,
-        (x[1] * x[0] + x[0] * x[1] + P[1] * x[2]) / 32.0,
-    ])
-}
-
-fn lorenz_model(analytic: bool) -> NonlinearModel {
-    let f: ModelFn = Box::new(|x, _| lorenz_flow(x));
-    let g: ModelFn = Box::new(|x, _| DVector::from_element(1, x.sum()));
-    let m = NonlinearModel::new(
-        3,
-        0,
-        1,
-        f,
-        g,
-        DMatrix::identity(1, 1),
-        DMatrix::identity(3, 3) * 16f64.exp(),
-    )
-    .unwrap()
-    .with_smoothness(0.125)
-    .unwrap()
-    .with_order(7)
-    .unwrap();
-    if !analytic {
-        return m;
-    }
-    m.with_flow_jacobian(Box::new(|x, _| {
-        let j = DMatrix::from_row_slice(
-            3,
-            3,
-            &[
-                -P[0],
-                P[0],
-                0.0,
-                P[2] - 2.0 * x[2],
-                -1.0,
-                -2.0 * x[0],
-                2.0 * x[1],
-                2.0 * x[0],
-                P[1],
-            ],
-        ) / 32.0;
-        (j, DMatrix::zeros(3, 0))
-    }))
-    .with_observation_jacobian(Box::new(|_, _| {
-        (DMatrix::from_element(1, 3, 1.0), DMatrix::zeros(1, 0))
-    }))
-}
 
 fn matrix(v: &Value) -> DMatrix<f64> {
     let rows: Vec<Vec<f64>> = v
@@ -131,7 +79,12 @@ fn lorenz_recovers_the_true_trajectory_after_the_transient() {
         .sqrt();
 
     for analytic in [true, false] {
-        let model = lorenz_model(analytic);
+        let model = if analytic {
+            lorenz_model()
+        } else {
+            lorenz_model_without_jacobians()
+        }
+        .unwrap();
         let mut d = NonlinearDStep::new(&model, NonlinearSettings::default()).unwrap();
         let mut mu = vec![0.0; 21];
         mu[..3].copy_from_slice(&[1.0, 1.0, 16.0]);
