@@ -78,7 +78,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::embed::{embed, Embedding};
+use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
 use crate::linearise::expm;
 use crate::model::{check_finite, Causes, LinearModel};
@@ -555,13 +555,13 @@ impl DStep {
     /// A D-step pass over sampled data: embeds `y` (`ny × T`) and `v`
     /// (`nv × T`: the known inputs, or the prior expectation `η` of inferred
     /// causes; may be `0 × T` or `0 × 0` when `nv = 0`) at every sample with
-    /// [`embed`] (order `n`, [`DStepSettings::embedding`], `Δt`), then steps
+    /// [`embed`](crate::embed::embed) (order `n`, [`DStepSettings::embedding`], `Δt`), then steps
     /// through the samples from the current expectation, recording the
     /// expectation held at each sample before assimilating it.
     ///
     /// # Errors
     /// [`GcError::Dimension`] for mismatched shapes, [`GcError::Value`] for
-    /// non-finite data, errors of [`embed`], and [`GcError::Diverged`].
+    /// non-finite data, errors of [`embed`](crate::embed::embed), and [`GcError::Diverged`].
     pub fn run(&mut self, y: &DMatrix<f64>, v: &DMatrix<f64>) -> Result<DStepTrace, GcError> {
         let big_t = y.ncols();
         if y.nrows() != self.ny {
@@ -585,22 +585,26 @@ impl DStep {
             self.settings.window == Window::Interval && mode == Embedding::Centred && n % 2 == 0;
         let back_y = taylor_shift(n, self.ny, -dt);
         let back_v = taylor_shift(n, self.nv, -dt);
+        // The Taylor weights once for the whole record; `embed` per sample.
+        let embedder = Embedder::new(n, dt, mode)?;
         let mut y_tilde = DMatrix::<f64>::zeros(n * self.ny, big_t);
         let mut v_tilde = DMatrix::<f64>::zeros(n * self.nv, big_t);
+        let mut y_next = DVector::<f64>::zeros(n * self.ny);
+        let mut v_next = DVector::<f64>::zeros(n * self.nv);
         for t in 0..big_t {
             if interval && t + 1 < big_t {
-                y_tilde
-                    .column_mut(t)
-                    .copy_from(&(&back_y * embed(y, n, t + 1, dt, mode)?));
+                embedder.embed_into(y, t + 1, y_next.as_mut_slice())?;
+                back_y.mul_to(&y_next, &mut y_tilde.column_mut(t));
                 if self.nv > 0 {
-                    v_tilde
-                        .column_mut(t)
-                        .copy_from(&(&back_v * embed(v, n, t + 1, dt, mode)?));
+                    embedder.embed_into(v, t + 1, v_next.as_mut_slice())?;
+                    back_v.mul_to(&v_next, &mut v_tilde.column_mut(t));
                 }
             } else {
-                y_tilde.column_mut(t).copy_from(&embed(y, n, t, dt, mode)?);
+                let mut column = y_tilde.column_mut(t);
+                embedder.embed_into(y, t, column.as_mut_slice())?;
                 if self.nv > 0 {
-                    v_tilde.column_mut(t).copy_from(&embed(v, n, t, dt, mode)?);
+                    let mut column = v_tilde.column_mut(t);
+                    embedder.embed_into(v, t, column.as_mut_slice())?;
                 }
             }
         }

@@ -95,6 +95,172 @@ pub fn embed(
     dt: f64,
     mode: Embedding,
 ) -> Result<DVector<f64>, GcError> {
+    check_order_and_dt(n, dt)?;
+    check_sample(y, t)?;
+    // Only the one window that `t` uses: a single call needs no others.
+    let embedder = Embedder::build(
+        n,
+        dt,
+        mode,
+        std::iter::once(window_start(n, t, mode) - t as i64),
+    )?;
+    embedder.embed(y, t)
+}
+
+/// The embedding of [`embed`] with its Taylor weights computed once, for
+/// embedding every sample of a record (or many records) at the same order
+/// `n`, sampling interval `dt` and window `mode`.
+///
+/// The weights depend only on the window's offsets from `t`, and those take
+/// at most two values: the interior one, and for the centred window of an
+/// even `n` the one SPM's rounding gives at the start of the record (see
+/// [`embed`]). [`Embedder::new`] computes both; [`Embedder::embed_into`] then
+/// costs one pass over the `n` samples read, writes into a caller's buffer and
+/// allocates nothing. Its results are those of [`embed`] bit for bit.
+#[derive(Debug, Clone)]
+pub struct Embedder {
+    n: usize,
+    dt: f64,
+    mode: Embedding,
+    /// `(m_0, E)`: the first window offset `m_0 = start − t` and the weights
+    /// `E = T⁻¹` (`n × n`) of the offsets `m_0 … m_0 + n − 1`.
+    windows: Vec<(i64, DMatrix<f64>)>,
+}
+
+impl Embedder {
+    /// The embedder of order `n`, sampling interval `dt` and window `mode`.
+    ///
+    /// # Errors
+    /// [`GcError::Setting`] when `n = 0`, `n > MAX_ORDER`, or `dt` is not
+    /// finite and positive (or so small that `dt^(n−1)` leaves the range of
+    /// `f64`), as [`embed`].
+    pub fn new(n: usize, dt: f64, mode: Embedding) -> Result<Self, GcError> {
+        check_order_and_dt(n, dt)?;
+        let interior = -(lookback(n, mode) as i64);
+        let mut firsts = vec![interior];
+        if mode == Embedding::Centred && n % 2 == 0 {
+            // SPM's `fix` near the start of the record (t < n/2).
+            firsts.push(interior + 1);
+        }
+        Self::build(n, dt, mode, firsts)
+    }
+
+    fn build(
+        n: usize,
+        dt: f64,
+        mode: Embedding,
+        firsts: impl IntoIterator<Item = i64>,
+    ) -> Result<Self, GcError> {
+        let windows = firsts
+            .into_iter()
+            .map(|m0| {
+                let offsets: Vec<i64> = (0..n as i64).map(|p| m0 + p).collect();
+                Ok((m0, taylor_weights(&offsets, dt)?))
+            })
+            .collect::<Result<Vec<_>, GcError>>()?;
+        Ok(Embedder {
+            n,
+            dt,
+            mode,
+            windows,
+        })
+    }
+
+    /// The embedding order `n`.
+    pub fn order(&self) -> usize {
+        self.n
+    }
+
+    /// The sampling interval `dt`.
+    pub fn dt(&self) -> f64 {
+        self.dt
+    }
+
+    /// The window.
+    pub fn mode(&self) -> Embedding {
+        self.mode
+    }
+
+    /// `ỹ(t)` as [`embed`]`(y, n, t, dt, mode)`, in a new vector.
+    ///
+    /// # Errors
+    /// As [`Embedder::embed_into`].
+    pub fn embed(&self, y: &DMatrix<f64>, t: usize) -> Result<DVector<f64>, GcError> {
+        let mut out = DVector::zeros(self.n * y.nrows());
+        self.embed_into(y, t, out.as_mut_slice())?;
+        Ok(out)
+    }
+
+    /// Writes `ỹ(t)` (as [`embed`]`(y, n, t, dt, mode)`, bit for bit) into
+    /// `out`, which must hold `n · dims` entries (`dims = y.nrows()`).
+    /// Allocation-free. On error `out` is left unchanged.
+    ///
+    /// # Errors
+    /// [`GcError::Setting`] when `t` is not a sample of the record;
+    /// [`GcError::Dimension`] when the record has no samples or `out` has the
+    /// wrong length; [`GcError::Value`] when a sample read is NaN or infinite
+    /// (`index` is the column-major flat index `sample · dims + channel`).
+    pub fn embed_into(&self, y: &DMatrix<f64>, t: usize, out: &mut [f64]) -> Result<(), GcError> {
+        check_sample(y, t)?;
+        let (n, dims, samples) = (self.n, y.nrows(), y.ncols());
+        if out.len() != n * dims {
+            return Err(GcError::Dimension {
+                what: "output buffer of the embedding".into(),
+                expected: format!("length {} (n · dims)", n * dims),
+                got: format!("length {}", out.len()),
+            });
+        }
+        let start = window_start(n, t, self.mode);
+        let m0 = start - t as i64;
+        let weights = &self
+            .windows
+            .iter()
+            .find(|(first, _)| *first == m0)
+            .expect("the embedder holds every window of its mode")
+            .1;
+        let last = samples as i64 - 1;
+        let column = |p: usize| (start + p as i64).clamp(0, last) as usize;
+        for p in 0..n {
+            let k = column(p);
+            if let Some((c, &value)) = y.column(k).iter().enumerate().find(|(_, v)| !v.is_finite())
+            {
+                return Err(GcError::Value {
+                    what: "data y (column-major)".into(),
+                    index: k * dims + c,
+                    value,
+                    expected: "a finite number".into(),
+                });
+            }
+        }
+        out.fill(0.0);
+        let data = y.as_slice();
+        for j in 0..n {
+            let row = &mut out[j * dims..(j + 1) * dims];
+            for p in 0..n {
+                let w = weights[(j, p)];
+                if w == 0.0 {
+                    continue;
+                }
+                let k = column(p);
+                for (o, &v) in row.iter_mut().zip(&data[k * dims..(k + 1) * dims]) {
+                    *o += w * v;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many samples before `t` the window reads away from the start of the
+/// record: `−m_0` for the interior window.
+fn lookback(n: usize, mode: Embedding) -> usize {
+    match mode {
+        Embedding::Centred => n / 2,
+        Embedding::Causal => n - 1,
+    }
+}
+
+fn check_order_and_dt(n: usize, dt: f64) -> Result<(), GcError> {
     if n == 0 || n > MAX_ORDER {
         return Err(GcError::Setting {
             name: "n".into(),
@@ -107,6 +273,10 @@ pub fn embed(
             reason: format!("the sampling interval must be finite and positive, got {dt}"),
         });
     }
+    Ok(())
+}
+
+fn check_sample(y: &DMatrix<f64>, t: usize) -> Result<(), GcError> {
     let (dims, samples) = y.shape();
     if samples == 0 {
         return Err(GcError::Dimension {
@@ -121,36 +291,7 @@ pub fn embed(
             reason: format!("sample {t} is outside the record of {samples} samples"),
         });
     }
-    let start = window_start(n, t, mode);
-    let offsets: Vec<i64> = (0..n as i64).map(|p| start + p - t as i64).collect();
-    let weights = taylor_weights(&offsets, dt)?;
-    let last = samples as i64 - 1;
-    let columns: Vec<usize> = (0..n as i64)
-        .map(|p| (start + p).clamp(0, last) as usize)
-        .collect();
-    for &k in &columns {
-        if let Some((c, &value)) = y.column(k).iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(GcError::Value {
-                what: "data y (column-major)".into(),
-                index: k * dims + c,
-                value,
-                expected: "a finite number".into(),
-            });
-        }
-    }
-    let mut out = DVector::zeros(n * dims);
-    for j in 0..n {
-        for (p, &k) in columns.iter().enumerate() {
-            let w = weights[(j, p)];
-            if w == 0.0 {
-                continue;
-            }
-            for c in 0..dims {
-                out[j * dims + c] += w * y[(c, k)];
-            }
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// The first (0-based, possibly negative) sample index of the window.
@@ -227,6 +368,45 @@ mod tests {
         // Start of the record, even n: SPM's fix rounds toward zero.
         assert_eq!(window_start(4, 0, Embedding::Centred), -1);
         assert_eq!(window_start(7, 0, Embedding::Causal), -6);
+    }
+
+    #[test]
+    fn embedder_holds_every_window() {
+        for n in 1..=MAX_ORDER {
+            for mode in [Embedding::Centred, Embedding::Causal] {
+                let e = Embedder::new(n, 0.5, mode).unwrap();
+                for t in 0..3 * n {
+                    let m0 = window_start(n, t, mode) - t as i64;
+                    assert!(e.windows.iter().any(|(first, _)| *first == m0), "{n} {t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn embedder_matches_embed_bit_for_bit() {
+        let y = DMatrix::from_fn(3, 17, |c, t| ((t * 5 + c * 3) as f64 * 0.37).sin() - 0.1);
+        for n in 1..=9 {
+            for mode in [Embedding::Centred, Embedding::Causal] {
+                let e = Embedder::new(n, 0.1, mode).unwrap();
+                let mut out = vec![f64::NAN; 3 * n];
+                for t in 0..17 {
+                    e.embed_into(&y, t, &mut out).unwrap();
+                    let expect = embed(&y, n, t, 0.1, mode).unwrap();
+                    for (a, b) in out.iter().zip(expect.iter()) {
+                        assert_eq!(a.to_bits(), b.to_bits(), "n = {n}, t = {t}");
+                    }
+                }
+                assert!(matches!(
+                    e.embed_into(&y, 17, &mut out),
+                    Err(GcError::Setting { .. })
+                ));
+                assert!(matches!(
+                    e.embed_into(&y, 0, &mut out[1..]),
+                    Err(GcError::Dimension { .. })
+                ));
+            }
+        }
     }
 
     #[test]
