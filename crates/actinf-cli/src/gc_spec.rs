@@ -221,6 +221,31 @@ pub fn convolution_spec(order: usize, sim: &Simulation, seed: u64) -> Result<Val
     }))
 }
 
+/// The reaching demo: a damped point mass that starts at `start` and an
+/// agent whose model pulls it to `set_point`, acting by descending free
+/// energy for `steps` steps of 0.1 s.
+pub fn active_demo(
+    start: f64,
+    set_point: f64,
+    steps: usize,
+) -> Result<actinf_gc::action::ActiveTrace> {
+    let settings = actinf_gc::action::ActiveSettings {
+        dstep: DStepSettings {
+            dt: 0.1,
+            ..DStepSettings::default()
+        },
+        steps,
+        ..actinf_gc::action::ActiveSettings::default()
+    };
+    Ok(actinf_gc::action::run_active_agent(
+        &actinf_gc::systems::point_mass(),
+        &actinf_gc::systems::set_point_model(0.5, 1.0)?,
+        &[start, 0.0],
+        &[set_point],
+        &settings,
+    )?)
+}
+
 /// Root-mean-square error of the state estimate against the truth.
 pub fn state_rmse(sim: &Simulation, trace: &DStepTrace) -> f64 {
     rmse(&sim.x, &trace.x, 0..sim.x.ncols())

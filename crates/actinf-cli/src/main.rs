@@ -219,8 +219,14 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 return lorenz_demo(order, seed, samples, plot_path);
             }
+            if name == "active" {
+                if spec_out.is_some() {
+                    anyhow::bail!("--spec-out is for the linear `convolution` demo only");
+                }
+                return active_demo(plot_path);
+            }
             if name != "convolution" {
-                anyhow::bail!("unknown gc demo `{name}` (available: convolution, lorenz)");
+                anyhow::bail!("unknown gc demo `{name}` (available: convolution, lorenz, active)");
             }
             let (sim, trace) = gc_spec::convolution_demo(order, seed, samples)?;
             if let Some(path) = spec_out {
@@ -322,6 +328,56 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("plot written to {}", path.display());
             }
         }
+    }
+    Ok(())
+}
+
+/// `actinf demo gc active`: the reaching agent, printed every 50 steps and
+/// optionally drawn (position and belief with the set point, action, free
+/// energy).
+fn active_demo(plot_path: Option<PathBuf>) -> Result<()> {
+    let (start, set_point, steps) = (-1.0, 1.0, 1000);
+    let tr = gc_spec::active_demo(start, set_point, steps)?;
+    println!(
+        "{:>6} {:>9} {:>9} {:>9} {:>10}",
+        "t (s)", "position", "belief", "action", "F"
+    );
+    for t in (0..steps).step_by(50).chain(std::iter::once(steps - 1)) {
+        println!(
+            "{:>6.1} {:>9.4} {:>9.4} {:>9.4} {:>10.3}",
+            t as f64 * 0.1,
+            tr.x[(0, t)],
+            tr.belief[(0, t)],
+            tr.action[(0, t)],
+            tr.free_energy[t]
+        );
+    }
+    println!(
+        "final position {:.5} (set point {set_point}, start {start}); action drives the point mass by descending free energy",
+        tr.final_state[0]
+    );
+    if let Some(path) = plot_path {
+        let trajectories = [
+            plot::Trajectory {
+                label: "position (belief; truth dashed)",
+                estimate: tr.belief.row(0).iter().copied().collect(),
+                sd: 0.0,
+                truth: Some(tr.x.row(0).iter().copied().collect()),
+            },
+            plot::Trajectory {
+                label: "action",
+                estimate: tr.action.row(0).iter().copied().collect(),
+                sd: 0.0,
+                truth: None,
+            },
+        ];
+        plot::trajectories_and_free_energy(
+            &path,
+            "active inference: reaching a set point",
+            &trajectories,
+            &tr.free_energy,
+        )?;
+        eprintln!("plot written to {}", path.display());
     }
     Ok(())
 }

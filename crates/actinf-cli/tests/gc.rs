@@ -124,3 +124,23 @@ fn the_lorenz_demo_tracks_the_attractor_after_the_transient() {
     // starts with z = 16 against 30.
     assert!(rmse < 1.7, "state RMSE after the transient {rmse} ≥ 1.7");
 }
+
+#[test]
+fn the_active_demo_reaches_its_set_point() {
+    let out = Command::new(env!("CARGO_BIN_EXE_actinf"))
+        .args(["demo", "gc", "active"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("final position"))
+        .unwrap();
+    let p: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!((p - 1.0).abs() < 1e-3, "{line}");
+}

@@ -12,28 +12,11 @@ use nalgebra::{DMatrix, DVector};
 /// A damped point mass: position `p`, velocity `q`, `p′ = q`,
 /// `q′ = −c q + a`; the agent senses both.
 fn point_mass() -> LinearProcess {
-    LinearProcess::new(
-        DMatrix::from_row_slice(2, 2, &[0.0, 1.0, 0.0, -0.5]),
-        DMatrix::from_row_slice(2, 1, &[0.0, 1.0]),
-        DMatrix::identity(2, 2),
-    )
-    .unwrap()
+    actinf_gc::systems::point_mass()
 }
 
-/// The agent's model: a damped spring towards the set point `η`,
-/// `p′ = q`, `q′ = −k₁ (p − η) − k₂ q`, sensing `[p, q]`.
 fn spring_model(k1: f64, k2: f64) -> LinearModel {
-    LinearModel::new(
-        DMatrix::from_row_slice(2, 2, &[0.0, 1.0, -k1, -k2]),
-        DMatrix::from_row_slice(2, 1, &[0.0, k1]),
-        DMatrix::identity(2, 2),
-        DMatrix::zeros(2, 1),
-        DMatrix::identity(2, 2) * 1.0,
-        DMatrix::identity(2, 2) * 1.0,
-    )
-    .unwrap()
-    .with_order(4)
-    .unwrap()
+    actinf_gc::systems::set_point_model(k1, k2).unwrap()
 }
 
 fn settings(gain: f64) -> ActiveSettings {
