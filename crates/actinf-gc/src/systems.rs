@@ -167,6 +167,33 @@ pub fn simulate_lorenz(
     Ok(sim)
 }
 
+/// A damped point mass pushed by action: position `p`, velocity `q`,
+/// `p′ = q`, `q′ = −q/2 + a`, both sensed (the process of the reaching demo;
+/// Friston et al. 2010, "Action and behavior: a free-energy formulation").
+pub fn point_mass() -> crate::action::LinearProcess {
+    crate::action::LinearProcess::new(
+        DMatrix::from_row_slice(2, 2, &[0.0, 1.0, 0.0, -0.5]),
+        DMatrix::from_row_slice(2, 1, &[0.0, 1.0]),
+        DMatrix::identity(2, 2),
+    )
+    .expect("fixed, valid matrices")
+}
+
+/// The reaching agent's model: it believes a spring pulls it to the set
+/// point `η` (its known cause), `p′ = q`, `q′ = −k₁(p − η) − k₂ q`, senses
+/// both states with unit precisions, embedding order 4.
+pub fn set_point_model(k1: f64, k2: f64) -> Result<crate::model::LinearModel, GcError> {
+    crate::model::LinearModel::new(
+        DMatrix::from_row_slice(2, 2, &[0.0, 1.0, -k1, -k2]),
+        DMatrix::from_row_slice(2, 1, &[0.0, k1]),
+        DMatrix::identity(2, 2),
+        DMatrix::zeros(2, 1),
+        DMatrix::identity(2, 2),
+        DMatrix::identity(2, 2),
+    )?
+    .with_order(4)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,31 +248,4 @@ mod tests {
         assert!(simulate_lorenz(LORENZ_TRUE_START, 0, 1.0, 0).is_err());
         assert!(simulate_lorenz(LORENZ_TRUE_START, 4, f64::NAN, 0).is_err());
     }
-}
-
-/// A damped point mass pushed by action: position `p`, velocity `q`,
-/// `p′ = q`, `q′ = −q/2 + a`, both sensed (the process of the reaching demo;
-/// Friston et al. 2010, "Action and behavior: a free-energy formulation").
-pub fn point_mass() -> crate::action::LinearProcess {
-    crate::action::LinearProcess::new(
-        DMatrix::from_row_slice(2, 2, &[0.0, 1.0, 0.0, -0.5]),
-        DMatrix::from_row_slice(2, 1, &[0.0, 1.0]),
-        DMatrix::identity(2, 2),
-    )
-    .expect("fixed, valid matrices")
-}
-
-/// The reaching agent's model: it believes a spring pulls it to the set
-/// point `η` (its known cause), `p′ = q`, `q′ = −k₁(p − η) − k₂ q`, senses
-/// both states with unit precisions, embedding order 4.
-pub fn set_point_model(k1: f64, k2: f64) -> Result<crate::model::LinearModel, GcError> {
-    crate::model::LinearModel::new(
-        DMatrix::from_row_slice(2, 2, &[0.0, 1.0, -k1, -k2]),
-        DMatrix::from_row_slice(2, 1, &[0.0, k1]),
-        DMatrix::identity(2, 2),
-        DMatrix::zeros(2, 1),
-        DMatrix::identity(2, 2),
-        DMatrix::identity(2, 2),
-    )?
-    .with_order(4)
 }
