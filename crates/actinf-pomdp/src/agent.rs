@@ -52,8 +52,8 @@ pub struct StepRecord {
 /// The past window of the sequence schemes (`vmp`, `mmp`).
 #[derive(Debug, Clone)]
 struct Window {
-    /// Slots kept (`None`: the whole history).
-    horizon: Option<usize>,
+    /// Slots kept.
+    horizon: usize,
     obs: std::collections::VecDeque<Vec<usize>>,
     /// Actions after each slot (the last one leads out of the window).
     actions: std::collections::VecDeque<Vec<usize>>,
@@ -192,7 +192,9 @@ impl Agent {
             InferenceAlgo::Vmp | InferenceAlgo::Mmp
         )
         .then(|| Window {
-            horizon: settings.inference_horizon,
+            horizon: settings
+                .inference_horizon
+                .unwrap_or(crate::settings::DEFAULT_WINDOW_CAP),
             obs: Default::default(),
             actions: Default::default(),
             prior: model.d.clone(),
@@ -285,8 +287,8 @@ impl Agent {
             .window
             .as_mut()
             .expect("sequence schemes keep a window");
-        if w.horizon.is_some_and(|h| w.obs.len() >= h) {
-            if w.horizon.is_some_and(|h| h > 1) {
+        if w.obs.len() >= w.horizon {
+            if w.horizon > 1 {
                 if let (Some(q0), Some(a0)) = (w.qs.first(), w.actions.front()) {
                     let mut next = vec![Vec::new(); self.model.num_factors()];
                     predict_states(

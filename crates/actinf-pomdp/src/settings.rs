@@ -7,6 +7,10 @@ use serde::Deserialize;
 
 use crate::error::PomdpError;
 
+/// The longest window `inference_horizon: null` keeps (pymdp's rollout uses
+/// `min(num_timesteps + 1, 32)`).
+pub const DEFAULT_WINDOW_CAP: usize = 32;
+
 /// Which state-inference scheme an agent uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -64,7 +68,8 @@ pub struct Settings {
     /// Iterations of the state-inference scheme.
     pub num_iter: usize,
     /// Past window (in steps, including the present) for `mmp` and `vmp`;
-    /// `None` (JSON `null`) means the default of 1.
+    /// `None` (JSON `null`) keeps the whole history up to
+    /// [`DEFAULT_WINDOW_CAP`] steps, as pymdp's rollout does.
     pub inference_horizon: Option<usize>,
     /// Policy depth.
     pub policy_len: usize,
