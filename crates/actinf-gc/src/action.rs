@@ -78,6 +78,7 @@ use crate::dstep::{DStep, DStepSettings};
 use crate::error::GcError;
 use crate::linearise::expm;
 use crate::model::{check_finite, check_shape, LinearModel};
+use crate::model::{check_len, check_slice};
 use crate::shift::kron;
 
 /// A linear generative process (the world) `dx/dt = A_p x + B_p a`,
@@ -374,27 +375,4 @@ pub fn run_active_agent(
     }
     trace.final_state = x;
     Ok(trace)
-}
-
-fn check_len(what: &str, got: usize, expected: usize) -> Result<(), GcError> {
-    if got != expected {
-        return Err(GcError::Dimension {
-            what: what.into(),
-            expected: format!("length {expected}"),
-            got: format!("length {got}"),
-        });
-    }
-    Ok(())
-}
-
-fn check_slice(what: &str, x: &[f64]) -> Result<(), GcError> {
-    match x.iter().position(|v| !v.is_finite()) {
-        None => Ok(()),
-        Some(index) => Err(GcError::Value {
-            what: what.into(),
-            index,
-            value: x[index],
-            expected: "a finite number".into(),
-        }),
-    }
 }

@@ -82,6 +82,7 @@ use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
 use crate::linearise::expm;
 use crate::model::{check_finite, Causes, LinearModel};
+use crate::model::{check_len, check_slice};
 use crate::precision::temporal_precision;
 use crate::shift::{derivative_operator, kron};
 
@@ -666,29 +667,6 @@ impl DStep {
         self.eps.gemv(1.0, &self.error_map, &self.z, 0.0);
         self.weighted.gemv(1.0, &self.precision, &self.eps, 0.0);
         0.5 * self.eps.dot(&self.weighted) + self.f_constant
-    }
-}
-
-fn check_len(what: &str, got: usize, expected: usize) -> Result<(), GcError> {
-    if got != expected {
-        return Err(GcError::Dimension {
-            what: what.into(),
-            expected: format!("length {expected}"),
-            got: format!("length {got}"),
-        });
-    }
-    Ok(())
-}
-
-fn check_slice(what: &str, x: &[f64]) -> Result<(), GcError> {
-    match x.iter().position(|v| !v.is_finite()) {
-        None => Ok(()),
-        Some(index) => Err(GcError::Value {
-            what: what.into(),
-            index,
-            value: x[index],
-            expected: "a finite number".into(),
-        }),
     }
 }
 

@@ -151,13 +151,7 @@ impl LinearModel {
     /// # Errors
     /// [`GcError::Setting`] unless `s` is finite and positive.
     pub fn with_smoothness(mut self, s: f64) -> Result<Self, GcError> {
-        if !(s.is_finite() && s > 0.0) {
-            return Err(GcError::Setting {
-                name: "s (smoothness)".into(),
-                reason: format!("must be finite and positive, got {s}"),
-            });
-        }
-        self.s = s;
+        self.s = check_smoothness(s)?;
         Ok(self)
     }
 
@@ -167,13 +161,7 @@ impl LinearModel {
     /// # Errors
     /// [`GcError::Setting`] if `n = 0` or `n > MAX_ORDER`.
     pub fn with_order(mut self, n: usize) -> Result<Self, GcError> {
-        if n == 0 || n > MAX_ORDER {
-            return Err(GcError::Setting {
-                name: "n (embedding order)".into(),
-                reason: format!("must be in 1 ..= {MAX_ORDER}, got {n}"),
-            });
-        }
-        self.n = n;
+        self.n = check_order(n)?;
         Ok(self)
     }
 
@@ -283,6 +271,53 @@ pub(crate) fn check_precision(what: &str, m: &DMatrix<f64>) -> Result<(), GcErro
         return Err(GcError::NotPositiveDefinite(what.into()));
     }
     Ok(())
+}
+
+/// A smoothness `s` that is finite and positive.
+pub(crate) fn check_smoothness(s: f64) -> Result<f64, GcError> {
+    if !(s.is_finite() && s > 0.0) {
+        return Err(GcError::Setting {
+            name: "s (smoothness)".into(),
+            reason: format!("must be finite and positive, got {s}"),
+        });
+    }
+    Ok(s)
+}
+
+/// An embedding order `1 ≤ n ≤ MAX_ORDER`.
+pub(crate) fn check_order(n: usize) -> Result<usize, GcError> {
+    if n == 0 || n > MAX_ORDER {
+        return Err(GcError::Setting {
+            name: "n (embedding order)".into(),
+            reason: format!("must be in 1 ..= {MAX_ORDER}, got {n}"),
+        });
+    }
+    Ok(n)
+}
+
+/// A length that must match.
+pub(crate) fn check_len(what: &str, got: usize, expected: usize) -> Result<(), GcError> {
+    if got != expected {
+        return Err(GcError::Dimension {
+            what: what.into(),
+            expected: format!("length {expected}"),
+            got: format!("length {got}"),
+        });
+    }
+    Ok(())
+}
+
+/// Every entry finite.
+pub(crate) fn check_slice(what: &str, x: &[f64]) -> Result<(), GcError> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(GcError::Value {
+            what: what.into(),
+            index,
+            value: x[index],
+            expected: "a finite number".into(),
+        }),
+    }
 }
 
 #[cfg(test)]

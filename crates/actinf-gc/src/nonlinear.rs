@@ -79,7 +79,7 @@ use crate::embed::{embed, Embedding};
 use crate::error::GcError;
 use crate::linearise::local_linearisation_step;
 use crate::model::{check_finite, check_precision, check_shape};
-use crate::precision::{temporal_precision, DEFAULT_ORDER, DEFAULT_SMOOTHNESS, MAX_ORDER};
+use crate::precision::{temporal_precision, DEFAULT_ORDER, DEFAULT_SMOOTHNESS};
 use crate::shift::{derivative_operator, kron};
 
 /// A function of the states and causes, `(x, v) ↦ f(x, v)` or `g(x, v)`.
@@ -186,28 +186,16 @@ impl NonlinearModel {
     /// # Errors
     /// [`GcError::Setting`] unless `s` is finite and positive.
     pub fn with_smoothness(mut self, s: f64) -> Result<Self, GcError> {
-        if !(s.is_finite() && s > 0.0) {
-            return Err(GcError::Setting {
-                name: "s (smoothness)".into(),
-                reason: format!("must be finite and positive, got {s}"),
-            });
-        }
-        self.s = s;
+        self.s = crate::model::check_smoothness(s)?;
         Ok(self)
     }
 
     /// Sets the embedding order `n` (orders `x … x⁽ⁿ⁻¹⁾`; SPM's `E.n + 1`).
     ///
     /// # Errors
-    /// [`GcError::Setting`] if `n = 0` or `n >` [`MAX_ORDER`].
+    /// [`GcError::Setting`] if `n = 0` or `n >` [`MAX_ORDER`](crate::precision::MAX_ORDER).
     pub fn with_order(mut self, n: usize) -> Result<Self, GcError> {
-        if n == 0 || n > MAX_ORDER {
-            return Err(GcError::Setting {
-                name: "n (embedding order)".into(),
-                reason: format!("must be in 1 ..= {MAX_ORDER}, got {n}"),
-            });
-        }
-        self.n = n;
+        self.n = crate::model::check_order(n)?;
         Ok(self)
     }
 
