@@ -1,0 +1,942 @@
+//! Budgeted token allocation as variational inference.
+//!
+//! Each patch `i` gets a posterior `q_i` over the budget levels
+//! [`LEVELS`] = {0, 64, 100, 144, 196, 256, 324, 400} tokens: a patch is
+//! either skipped or seen at `s×s` tokens for `s` = 8, 10, …, 20 (a square
+//! token grid, so a VLM can lay the tokens out as an image).
+//!
+//! ## Generative model (why this is inference, not a heuristic)
+//!
+//! The level a patch deserves, `k_i`, is a hidden cause of what the scorers
+//! report: a patch that deserves `k` tokens shows relevance `g(k)` to every
+//! scorer `j`, up to that scorer's noise,
+//!
+//! ```text
+//! p(k_i) = prior over levels,   s_ij | k_i, π_j ~ N(g(k_i), 1/(β π_j)),
+//! π_j ~ Gamma(a0_j, b0_j)   (or set),   g(k) = ln(1 + k/64) / ln(1 + 400/64)
+//! ```
+//!
+//! with `g` concave (the first tokens of a patch buy the most). Under the
+//! mean-field posterior `Π_i q(k_i) Π_j q(π_j)` coordinate ascent gives
+//!
+//! ```text
+//! q_i(k) ∝ p(k) · exp(β Π̄ (r_i g(k) − g(k)²/2) − λ k),
+//! r_i = Σ_j E[π_j] s_ij / Π̄,  Π̄ = Σ_j E[π_j]
+//! q(π_j) = Gamma(a0_j + N/2, b0_j + β/2 Σ_i E_q[(s_ij − g(k_i))²])
+//! ```
+//!
+//! — the form `p(k) exp(β relevance_i gain(k) − λk)` with relevance the
+//! precision-weighted mean of the scorers (opponent processing as precision
+//! weighting: a scorer that disagrees with the consensus allocation gets a
+//! lower precision and less say). The budget is a constraint on the
+//! posterior, `Σ_i E_q[k_i] = B`; `λ` is its Lagrange multiplier. Because the
+//! expected total `S(λ) = Σ_i E_{q_i(λ)}[k]` is strictly decreasing
+//! (`S'(λ) = −Σ_i Var_{q_i}[k]`), `λ` is found by a safeguarded Newton root
+//! find (dual ascent solved to convergence), so the expected total meets `B`
+//! to floating-point accuracy. The `q(k)` step is then the exact maximiser of
+//! the ELBO over posteriors that meet the budget, so the ELBO (without the
+//! `λ` term) never decreases, for a fixed `λ` and under the constraint alike.
+//!
+//! ## Integer allocation
+//!
+//! The final allocation picks one level per patch with total exactly `B`,
+//! maximising `Σ_i ln q_i(k_i)` approximately: (1) each patch takes the level
+//! nearest its expected tokens; (2) while the total misses `B`, the cheapest
+//! single-level step towards `B` that does not overshoot is applied (cost:
+//! lost log-probability per token moved); (3) the remaining gap is closed by
+//! the cheapest one- or two-patch change of exactly that size; (4) if none
+//! exists, an exact multiple-choice knapsack over all patches decides, and
+//! reports a budget that no choice of levels can reach. All levels are
+//! multiples of 4, so `B` must be one.
+
+use actinf_core::maths::{digamma, ln_gamma};
+use serde::Serialize;
+
+use crate::error::{RelevanceError, Result};
+
+/// Budget levels, in tokens per patch (0 or `s²`, `s` = 8, 10, …, 20).
+pub const LEVELS: [u32; 8] = [0, 64, 100, 144, 196, 256, 324, 400];
+/// Number of budget levels.
+pub const NUM_LEVELS: usize = LEVELS.len();
+/// The largest level.
+pub const MAX_LEVEL: u32 = 400;
+
+/// The concave gain of giving a patch `k` tokens,
+/// `g(k) = ln(1 + k/64) / ln(1 + 400/64)`: 0 at 0 tokens, 1 at 400.
+pub fn gain(k: u32) -> f64 {
+    (1.0 + k as f64 / 64.0).ln() / (1.0 + MAX_LEVEL as f64 / 64.0).ln()
+}
+
+fn gains() -> [f64; NUM_LEVELS] {
+    LEVELS.map(gain)
+}
+
+/// How a scorer's precision is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// A set precision.
+    Fixed(f64),
+    /// Inferred, with a Gamma(shape, rate) prior.
+    Inferred {
+        /// Prior shape `a0`.
+        shape: f64,
+        /// Prior rate `b0`.
+        rate: f64,
+    },
+}
+
+/// One scorer's evidence: a score in [0, 1] per patch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scorer {
+    /// Its name (for reports and errors).
+    pub name: String,
+    /// Scores, one per patch, each in [0, 1].
+    pub scores: Vec<f64>,
+    /// Its precision.
+    pub precision: Precision,
+}
+
+/// What the expected total must be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    /// `Σ_i E_q[k_i] = B` and the integer allocation sums to `B` (a multiple
+    /// of 4, `0 < B < 400·N`).
+    Total(u64),
+    /// A set multiplier `λ` (no constraint; the integer allocation is each
+    /// patch's most probable level).
+    FixedLambda(f64),
+}
+
+/// Settings of the allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationSettings {
+    /// Known scale of all precisions, `β` (sharpness of the posterior).
+    pub beta: f64,
+    /// Prior probabilities of the levels (positive, summing to 1).
+    pub prior: [f64; NUM_LEVELS],
+    /// Most coordinate-ascent sweeps.
+    pub max_iterations: usize,
+    /// Stop when the ELBO changes by less than this (relative).
+    pub tolerance: f64,
+}
+
+impl Default for AllocationSettings {
+    fn default() -> Self {
+        Self {
+            beta: 1.0,
+            prior: [1.0 / NUM_LEVELS as f64; NUM_LEVELS],
+            max_iterations: 50,
+            tolerance: 1e-9,
+        }
+    }
+}
+
+/// The result of [`allocate`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Allocation {
+    /// `q_i(k)` per patch, over [`LEVELS`].
+    pub posterior: Vec<[f64; NUM_LEVELS]>,
+    /// `E_q[k_i]` per patch.
+    pub expected_tokens: Vec<f64>,
+    /// The integer allocation (one level per patch).
+    pub tokens: Vec<u32>,
+    /// Its total.
+    pub total: u64,
+    /// Precision-weighted relevance `r_i`.
+    pub relevance: Vec<f64>,
+    /// `E[π_j]` per scorer, in the order given.
+    pub precisions: Vec<f64>,
+    /// The Lagrange multiplier `λ` (per token).
+    pub lambda: f64,
+    /// ELBO after each sweep.
+    pub elbo: Vec<f64>,
+    /// Whether the ELBO settled within the tolerance.
+    pub converged: bool,
+}
+
+fn setting(name: &str, value: impl ToString, expected: &str) -> RelevanceError {
+    RelevanceError::Setting {
+        name: name.into(),
+        value: value.to_string(),
+        expected: expected.into(),
+    }
+}
+
+fn validate(scorers: &[Scorer], settings: &AllocationSettings) -> Result<usize> {
+    let Some(first) = scorers.first() else {
+        return Err(RelevanceError::Query("no scorer given".into()));
+    };
+    let n = first.scores.len();
+    if n == 0 {
+        return Err(RelevanceError::Shape {
+            name: first.name.clone(),
+            found: vec![0],
+            expected: "at least one patch".into(),
+        });
+    }
+    for s in scorers {
+        if s.scores.len() != n {
+            return Err(RelevanceError::Shape {
+                name: s.name.clone(),
+                found: vec![s.scores.len()],
+                expected: format!("[{n}] (one score per patch, as `{}`)", first.name),
+            });
+        }
+        for (i, &v) in s.scores.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(RelevanceError::NonFinite {
+                    name: s.name.clone(),
+                    index: i,
+                    value: v,
+                });
+            }
+            if !(0.0..=1.0).contains(&v) {
+                return Err(setting(&format!("{}[{i}]", s.name), v, "a score in [0, 1]"));
+            }
+        }
+        match s.precision {
+            Precision::Fixed(p) if !(p.is_finite() && p >= 0.0) => {
+                return Err(setting(
+                    &format!("precision of {}", s.name),
+                    p,
+                    "a finite value ≥ 0",
+                ))
+            }
+            Precision::Inferred { shape, rate }
+                if !(shape.is_finite() && shape > 0.0 && rate.is_finite() && rate > 0.0) =>
+            {
+                return Err(setting(
+                    &format!("precision prior of {}", s.name),
+                    format!("Gamma({shape}, {rate})"),
+                    "shape > 0 and rate > 0",
+                ))
+            }
+            _ => {}
+        }
+    }
+    if !(settings.beta.is_finite() && settings.beta > 0.0) {
+        return Err(setting("beta", settings.beta, "a finite value > 0"));
+    }
+    for (k, &p) in settings.prior.iter().enumerate() {
+        if !(p.is_finite() && p > 0.0) {
+            return Err(setting(&format!("prior[{k}]"), p, "a probability > 0"));
+        }
+    }
+    let total: f64 = settings.prior.iter().sum();
+    if (total - 1.0).abs() > 1e-9 {
+        return Err(setting(
+            "prior",
+            total,
+            "probabilities summing to 1 (±1e-9)",
+        ));
+    }
+    if settings.max_iterations == 0 {
+        return Err(setting("max_iterations", 0, "at least 1"));
+    }
+    Ok(n)
+}
+
+/// Check that `budget` is one the grid of `patches` can take.
+pub fn check_budget(budget: u64, patches: usize) -> Result<()> {
+    let max = MAX_LEVEL as u64 * patches as u64;
+    let fail = |reason: String| RelevanceError::Budget {
+        budget,
+        patches,
+        reason,
+    };
+    if budget == 0 || budget >= max {
+        return Err(fail(format!(
+            "expected 0 < budget < {max} (400 tokens × {patches} patches; at the bounds nothing is left to infer)"
+        )));
+    }
+    if budget % 4 != 0 {
+        return Err(fail(format!(
+            "every level is a multiple of 4, so the total must be one (nearest: {} or {})",
+            budget / 4 * 4,
+            budget / 4 * 4 + 4
+        )));
+    }
+    Ok(())
+}
+
+/// Per-sweep state of `q(k)`: per patch the unnormalised weights
+/// `w_ik = exp(logit_ik − max_k logit_ik)` (fixed within a λ search).
+struct LevelWeights {
+    logits: Vec<[f64; NUM_LEVELS]>,
+    weights: Vec<[f64; NUM_LEVELS]>,
+}
+
+impl LevelWeights {
+    fn new(relevance: &[f64], sharpness: f64, log_prior: &[f64; NUM_LEVELS]) -> Self {
+        let g = gains();
+        let mut logits = Vec::with_capacity(relevance.len());
+        let mut weights = Vec::with_capacity(relevance.len());
+        for &r in relevance {
+            let mut l = [0.0; NUM_LEVELS];
+            for k in 0..NUM_LEVELS {
+                l[k] = log_prior[k] + sharpness * (r * g[k] - 0.5 * g[k] * g[k]);
+            }
+            let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            logits.push(l);
+            weights.push(l.map(|v| (v - m).exp()));
+        }
+        Self { logits, weights }
+    }
+
+    /// `q_i(λ)` of patch `i` into `q`; exact in log space when the fast
+    /// product form under- or overflows.
+    fn posterior(
+        &self,
+        i: usize,
+        tilt: &[f64; NUM_LEVELS],
+        lambda: f64,
+        q: &mut [f64; NUM_LEVELS],
+    ) {
+        let w = &self.weights[i];
+        let mut z = 0.0;
+        for k in 0..NUM_LEVELS {
+            q[k] = w[k] * tilt[k];
+            z += q[k];
+        }
+        if z > 1e-280 && z.is_finite() {
+            q.iter_mut().for_each(|v| *v /= z);
+            return;
+        }
+        let l = &self.logits[i];
+        let mut m = f64::NEG_INFINITY;
+        for k in 0..NUM_LEVELS {
+            q[k] = l[k] - lambda * LEVELS[k] as f64;
+            m = m.max(q[k]);
+        }
+        let mut z = 0.0;
+        for v in q.iter_mut() {
+            *v = (*v - m).exp();
+            z += *v;
+        }
+        q.iter_mut().for_each(|v| *v /= z);
+    }
+
+    /// `exp(−λ (k − k_ref))`, with `k_ref` chosen so no factor exceeds 1.
+    fn tilt(lambda: f64) -> [f64; NUM_LEVELS] {
+        let reference = if lambda >= 0.0 { 0.0 } else { MAX_LEVEL as f64 };
+        LEVELS.map(|k| (-lambda * (k as f64 - reference)).exp())
+    }
+
+    /// Expected total `S(λ)` and its derivative `−Σ_i Var_i[k]`.
+    fn expected_total(&self, lambda: f64) -> (f64, f64) {
+        let tilt = Self::tilt(lambda);
+        let mut q = [0.0; NUM_LEVELS];
+        let (mut s, mut v) = (0.0, 0.0);
+        for i in 0..self.weights.len() {
+            self.posterior(i, &tilt, lambda, &mut q);
+            let (mut m1, mut m2) = (0.0, 0.0);
+            for k in 0..NUM_LEVELS {
+                let t = LEVELS[k] as f64;
+                m1 += q[k] * t;
+                m2 += q[k] * t * t;
+            }
+            s += m1;
+            v += (m2 - m1 * m1).max(0.0);
+        }
+        (s, -v)
+    }
+
+    /// The λ with `S(λ) = target`: bracket by doubling, then Newton steps
+    /// kept inside the bracket (bisection when a step leaves it).
+    fn solve_lambda(&self, target: f64, start: f64) -> f64 {
+        let tol = 1e-10 * target.max(1.0);
+        let (mut lo, mut hi) = (start - 1e-3, start + 1e-3);
+        let mut step = 1e-3;
+        while self.expected_total(lo).0 < target {
+            step *= 2.0;
+            lo -= step;
+        }
+        step = 1e-3;
+        while self.expected_total(hi).0 > target {
+            step *= 2.0;
+            hi += step;
+        }
+        let mut lambda = start.clamp(lo, hi);
+        for _ in 0..200 {
+            let (s, ds) = self.expected_total(lambda);
+            let gap = s - target;
+            if gap.abs() <= tol {
+                break;
+            }
+            if gap > 0.0 {
+                lo = lambda;
+            } else {
+                hi = lambda;
+            }
+            let newton = if ds < 0.0 {
+                lambda - gap / ds
+            } else {
+                f64::NAN
+            };
+            lambda = if newton.is_finite() && newton > lo && newton < hi {
+                newton
+            } else {
+                0.5 * (lo + hi)
+            };
+            if hi - lo <= 1e-15 * (1.0 + lambda.abs()) {
+                break;
+            }
+        }
+        lambda
+    }
+}
+
+/// Infer the allocation posterior from the scorers' evidence under the
+/// budget (see the module docs for the model, the updates and the rounding).
+pub fn allocate(
+    scorers: &[Scorer],
+    budget: Budget,
+    settings: &AllocationSettings,
+) -> Result<Allocation> {
+    let n = validate(scorers, settings)?;
+    if let Budget::Total(b) = budget {
+        check_budget(b, n)?;
+    }
+    if let Budget::FixedLambda(l) = budget {
+        if !l.is_finite() {
+            return Err(setting("lambda", l, "a finite value"));
+        }
+    }
+    let beta = settings.beta;
+    let log_prior = settings.prior.map(f64::ln);
+    let g = gains();
+    // E[π_j] and E[ln π_j].
+    let mut mean_pi: Vec<f64> = Vec::with_capacity(scorers.len());
+    let mut mean_ln_pi: Vec<f64> = Vec::with_capacity(scorers.len());
+    let mut posterior_gamma: Vec<Option<(f64, f64)>> = Vec::with_capacity(scorers.len());
+    for s in scorers {
+        match s.precision {
+            Precision::Fixed(p) => {
+                mean_pi.push(p);
+                mean_ln_pi.push(p.ln());
+                posterior_gamma.push(None);
+            }
+            Precision::Inferred { shape, rate } => {
+                mean_pi.push(shape / rate);
+                mean_ln_pi.push(digamma(shape) - rate.ln());
+                posterior_gamma.push(Some((shape, rate)));
+            }
+        }
+    }
+    let inferred = posterior_gamma.iter().any(Option::is_some);
+    let mut q = vec![[0.0; NUM_LEVELS]; n];
+    let mut relevance = vec![0.0; n];
+    let mut lambda = match budget {
+        Budget::FixedLambda(l) => l,
+        Budget::Total(_) => 0.0,
+    };
+    let mut elbo: Vec<f64> = Vec::new();
+    let mut converged = false;
+    for _ in 0..settings.max_iterations {
+        // q(k) given E[π]: relevance, sharpness, then λ for the budget.
+        let total_pi: f64 = mean_pi.iter().sum();
+        for (i, r) in relevance.iter_mut().enumerate() {
+            *r = if total_pi > 0.0 {
+                scorers
+                    .iter()
+                    .zip(&mean_pi)
+                    .map(|(s, p)| p * s.scores[i])
+                    .sum::<f64>()
+                    / total_pi
+            } else {
+                0.0
+            };
+        }
+        let weights = LevelWeights::new(&relevance, beta * total_pi, &log_prior);
+        if let Budget::Total(b) = budget {
+            lambda = weights.solve_lambda(b as f64, lambda);
+        }
+        let tilt = LevelWeights::tilt(lambda);
+        for (i, qi) in q.iter_mut().enumerate() {
+            weights.posterior(i, &tilt, lambda, qi);
+        }
+        // q(π_j) given q(k).
+        let residuals: Vec<f64> = scorers
+            .iter()
+            .map(|s| {
+                s.scores
+                    .iter()
+                    .zip(&q)
+                    .map(|(&sc, qi)| {
+                        (0..NUM_LEVELS)
+                            .map(|k| qi[k] * (sc - g[k]).powi(2))
+                            .sum::<f64>()
+                    })
+                    .sum()
+            })
+            .collect();
+        for (j, s) in scorers.iter().enumerate() {
+            if let Precision::Inferred { shape, rate } = s.precision {
+                let a = shape + 0.5 * n as f64;
+                let b = rate + 0.5 * beta * residuals[j];
+                posterior_gamma[j] = Some((a, b));
+                mean_pi[j] = a / b;
+                mean_ln_pi[j] = digamma(a) - b.ln();
+            }
+        }
+        let mut value = elbo_value(
+            scorers,
+            &q,
+            &log_prior,
+            beta,
+            &residuals,
+            &mean_pi,
+            &mean_ln_pi,
+            &posterior_gamma,
+        );
+        if let Budget::FixedLambda(l) = budget {
+            // A set λ makes exp(−λk) part of the prior (a token cost).
+            value -= l * q
+                .iter()
+                .map(|qi| {
+                    (0..NUM_LEVELS)
+                        .map(|k| qi[k] * LEVELS[k] as f64)
+                        .sum::<f64>()
+                })
+                .sum::<f64>();
+        }
+        let settled = elbo.last().is_some_and(|&prev: &f64| {
+            (value - prev).abs() <= settings.tolerance * (1.0 + value.abs())
+        });
+        elbo.push(value);
+        if settled || !inferred {
+            // With set precisions one sweep is already the fixed point; a
+            // second would repeat it.
+            converged = true;
+            break;
+        }
+    }
+    let expected_tokens: Vec<f64> = q
+        .iter()
+        .map(|qi| (0..NUM_LEVELS).map(|k| qi[k] * LEVELS[k] as f64).sum())
+        .collect();
+    let tokens = match budget {
+        Budget::Total(b) => round_to_budget(&q, &expected_tokens, b)?,
+        Budget::FixedLambda(_) => q
+            .iter()
+            .map(|qi| {
+                let k = (0..NUM_LEVELS)
+                    .max_by(|&a, &b| qi[a].total_cmp(&qi[b]))
+                    .unwrap_or(0);
+                LEVELS[k]
+            })
+            .collect(),
+    };
+    let total = tokens.iter().map(|&t| t as u64).sum();
+    Ok(Allocation {
+        posterior: q,
+        expected_tokens,
+        tokens,
+        total,
+        relevance,
+        precisions: mean_pi,
+        lambda,
+        elbo,
+        converged,
+    })
+}
+
+/// The ELBO `E_q[ln p(s, k, π)] + H[q]` without the `λ` term (under the
+/// budget it is the constant `−λB`; for a set `λ` the caller adds
+/// `−λ Σ_i E_q[k_i]`).
+#[allow(clippy::too_many_arguments)]
+fn elbo_value(
+    scorers: &[Scorer],
+    q: &[[f64; NUM_LEVELS]],
+    log_prior: &[f64; NUM_LEVELS],
+    beta: f64,
+    residuals: &[f64],
+    mean_pi: &[f64],
+    mean_ln_pi: &[f64],
+    posterior_gamma: &[Option<(f64, f64)>],
+) -> f64 {
+    let n = q.len() as f64;
+    let mut value = 0.0;
+    for qi in q {
+        for k in 0..NUM_LEVELS {
+            if qi[k] > 0.0 {
+                value += qi[k] * (log_prior[k] - qi[k].ln());
+            }
+        }
+    }
+    let ln_2pi = (2.0 * std::f64::consts::PI).ln();
+    for (j, s) in scorers.iter().enumerate() {
+        if mean_pi[j] > 0.0 || posterior_gamma[j].is_some() {
+            value += 0.5 * n * (beta.ln() + mean_ln_pi[j] - ln_2pi)
+                - 0.5 * beta * mean_pi[j] * residuals[j];
+        }
+        if let (
+            Precision::Inferred {
+                shape: a0,
+                rate: b0,
+            },
+            Some((a, b)),
+        ) = (s.precision, posterior_gamma[j])
+        {
+            // E[ln Gamma(π; a0, b0)] + H[Gamma(a, b)].
+            value += a0 * b0.ln() - ln_gamma(a0) + (a0 - 1.0) * mean_ln_pi[j] - b0 * mean_pi[j];
+            value += a - b.ln() + ln_gamma(a) + (1.0 - a) * digamma(a);
+        }
+    }
+    value
+}
+
+/// The integer allocation with total exactly `budget` (see the module docs
+/// for the rule).
+pub fn round_to_budget(q: &[[f64; NUM_LEVELS]], expected: &[f64], budget: u64) -> Result<Vec<u32>> {
+    let n = q.len();
+    check_budget(budget, n)?;
+    let log_q: Vec<[f64; NUM_LEVELS]> = q.iter().map(|qi| qi.map(|v| v.max(1e-300).ln())).collect();
+    let mut idx: Vec<usize> = expected
+        .iter()
+        .map(|&e| {
+            (0..NUM_LEVELS)
+                .min_by(|&a, &b| {
+                    (LEVELS[a] as f64 - e)
+                        .abs()
+                        .total_cmp(&(LEVELS[b] as f64 - e).abs())
+                })
+                .unwrap_or(0)
+        })
+        .collect();
+    let total = |idx: &[usize]| idx.iter().map(|&k| LEVELS[k] as i64).sum::<i64>();
+    let mut gap = budget as i64 - total(&idx);
+    // (2) cheapest non-overshooting single steps.
+    while gap != 0 {
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (i, &k) in idx.iter().enumerate() {
+            let to = if gap > 0 {
+                if k + 1 >= NUM_LEVELS {
+                    continue;
+                }
+                k + 1
+            } else {
+                if k == 0 {
+                    continue;
+                }
+                k - 1
+            };
+            let step = (LEVELS[to] as i64 - LEVELS[k] as i64).abs();
+            if step > gap.abs() {
+                continue;
+            }
+            let cost = (log_q[i][k] - log_q[i][to]) / step as f64;
+            if best.is_none_or(|b| cost < b.0) {
+                best = Some((cost, i, to));
+            }
+        }
+        let Some((_, i, to)) = best else { break };
+        gap -= LEVELS[to] as i64 - LEVELS[idx[i]] as i64;
+        idx[i] = to;
+    }
+    if gap == 0 {
+        return Ok(idx.iter().map(|&k| LEVELS[k]).collect());
+    }
+    // (3) the cheapest one- or two-patch change of exactly `gap` tokens.
+    // Buckets by change size (−400..=400 in steps of 4): the two cheapest
+    // (cost, patch, level) moves each.
+    const BUCKETS: usize = 2 * (MAX_LEVEL as usize / 4) + 1;
+    type Move = (f64, usize, usize);
+    let mut buckets: Vec<[Option<Move>; 2]> = vec![[None, None]; BUCKETS];
+    let bucket_of = |delta: i64| ((delta + MAX_LEVEL as i64) / 4) as usize;
+    for (i, &k) in idx.iter().enumerate() {
+        for to in 0..NUM_LEVELS {
+            if to == k {
+                continue;
+            }
+            let delta = LEVELS[to] as i64 - LEVELS[k] as i64;
+            let cost = log_q[i][k] - log_q[i][to];
+            let slot = &mut buckets[bucket_of(delta)];
+            let m = Some((cost, i, to));
+            if slot[0].is_none_or(|b| cost < b.0) {
+                slot[1] = slot[0];
+                slot[0] = m;
+            } else if slot[1].is_none_or(|b| cost < b.0) {
+                slot[1] = m;
+            }
+        }
+    }
+    let mut best: Option<(f64, Vec<(usize, usize)>)> = None;
+    if gap.abs() <= MAX_LEVEL as i64 {
+        if let Some((c, i, to)) = buckets[bucket_of(gap)][0] {
+            best = Some((c, vec![(i, to)]));
+        }
+    }
+    for d1 in -(MAX_LEVEL as i64)..=MAX_LEVEL as i64 {
+        if d1 % 4 != 0 || d1 == 0 {
+            continue;
+        }
+        let d2 = gap - d1;
+        if d2.abs() > MAX_LEVEL as i64 || d2 == 0 {
+            continue;
+        }
+        for a in buckets[bucket_of(d1)].iter().flatten() {
+            for b in buckets[bucket_of(d2)].iter().flatten() {
+                if a.1 == b.1 {
+                    continue;
+                }
+                let c = a.0 + b.0;
+                if best.as_ref().is_none_or(|x| c < x.0) {
+                    best = Some((c, vec![(a.1, a.2), (b.1, b.2)]));
+                }
+            }
+        }
+    }
+    if let Some((_, moves)) = best {
+        for (i, to) in moves {
+            idx[i] = to;
+        }
+        return Ok(idx.iter().map(|&k| LEVELS[k]).collect());
+    }
+    knapsack(&log_q, budget)
+}
+
+/// Exact `max Σ_i ln q_i(k_i)` subject to `Σ_i k_i = budget` by dynamic
+/// programming over totals (in units of 4 tokens); the fallback of
+/// [`round_to_budget`].
+fn knapsack(log_q: &[[f64; NUM_LEVELS]], budget: u64) -> Result<Vec<u32>> {
+    let n = log_q.len();
+    let m = (budget / 4) as usize;
+    let units = LEVELS.map(|k| (k / 4) as usize);
+    if n.saturating_mul(m + 1) > 200_000_000 {
+        return Err(RelevanceError::Budget {
+            budget,
+            patches: n,
+            reason: "the exact rounding fallback would need more than 200 MB".into(),
+        });
+    }
+    let mut best = vec![f64::NEG_INFINITY; m + 1];
+    best[0] = 0.0;
+    let mut choice = vec![0u8; n * (m + 1)];
+    let mut next = vec![f64::NEG_INFINITY; m + 1];
+    for (i, lq) in log_q.iter().enumerate() {
+        next.fill(f64::NEG_INFINITY);
+        for t in 0..=m {
+            for k in 0..NUM_LEVELS {
+                if units[k] > t {
+                    break;
+                }
+                let prev = best[t - units[k]];
+                if prev == f64::NEG_INFINITY {
+                    continue;
+                }
+                let v = prev + lq[k];
+                if v > next[t] {
+                    next[t] = v;
+                    choice[i * (m + 1) + t] = k as u8;
+                }
+            }
+        }
+        std::mem::swap(&mut best, &mut next);
+    }
+    if best[m] == f64::NEG_INFINITY {
+        return Err(RelevanceError::Budget {
+            budget,
+            patches: n,
+            reason: format!("no choice of one level per patch from {LEVELS:?} sums to it"),
+        });
+    }
+    let mut tokens = vec![0u32; n];
+    let mut t = m;
+    for i in (0..n).rev() {
+        let k = choice[i * (m + 1) + t] as usize;
+        tokens[i] = LEVELS[k];
+        t -= units[k];
+    }
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scorer(name: &str, scores: Vec<f64>, precision: Precision) -> Scorer {
+        Scorer {
+            name: name.into(),
+            scores,
+            precision,
+        }
+    }
+
+    fn ramp(n: usize) -> Vec<f64> {
+        (0..n).map(|i| i as f64 / (n - 1) as f64).collect()
+    }
+
+    #[test]
+    fn gain_is_concave_and_spans_zero_to_one() {
+        let g = gains();
+        assert_eq!(g[0], 0.0);
+        assert!((g[NUM_LEVELS - 1] - 1.0).abs() < 1e-15);
+        for k in 1..NUM_LEVELS - 1 {
+            let left = (g[k] - g[k - 1]) / (LEVELS[k] - LEVELS[k - 1]) as f64;
+            let right = (g[k + 1] - g[k]) / (LEVELS[k + 1] - LEVELS[k]) as f64;
+            assert!(right < left, "slope must fall at level {k}");
+        }
+    }
+
+    #[test]
+    fn budget_is_met_exactly_and_relevant_patches_get_more() {
+        let n = 64;
+        let s = vec![scorer("a", ramp(n), Precision::Fixed(30.0))];
+        let b = 100 * n as u64 / 2;
+        let a = allocate(&s, Budget::Total(b), &AllocationSettings::default()).unwrap();
+        let expected: f64 = a.expected_tokens.iter().sum();
+        assert!((expected - b as f64).abs() < 1e-6 * b as f64, "{expected}");
+        assert_eq!(a.total, b);
+        assert_eq!(a.tokens.iter().map(|&t| t as u64).sum::<u64>(), b);
+        assert!(a.expected_tokens[n - 1] > a.expected_tokens[0] + 100.0);
+        assert!(a.tokens[n - 1] >= a.tokens[0]);
+    }
+
+    #[test]
+    fn inferred_precision_favours_the_consistent_scorer() {
+        // Two scorers agree on a clear layout; a third is noise.
+        let n = 256;
+        let layout: Vec<f64> = (0..n)
+            .map(|i| if i % 8 == 0 { 0.9 } else { 0.05 })
+            .collect();
+        let noise: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 / 100.0).collect();
+        let prior = Precision::Inferred {
+            shape: 1.0,
+            rate: 0.1,
+        };
+        let s = vec![
+            scorer("a", layout.clone(), prior),
+            scorer("b", layout, prior),
+            scorer("noise", noise, prior),
+        ];
+        let a = allocate(
+            &s,
+            Budget::Total(64 * n as u64),
+            &AllocationSettings::default(),
+        )
+        .unwrap();
+        assert!(
+            a.precisions[0] > 2.0 * a.precisions[2],
+            "{:?}",
+            a.precisions
+        );
+        for w in a.elbo.windows(2) {
+            assert!(w[1] >= w[0] - 1e-9 * w[0].abs(), "ELBO fell: {:?}", a.elbo);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_budgets_and_scores() {
+        let s = vec![scorer("a", ramp(4), Precision::Fixed(1.0))];
+        let set = AllocationSettings::default();
+        for b in [0, 1600, 2000, 102] {
+            assert!(
+                matches!(
+                    allocate(&s, Budget::Total(b), &set),
+                    Err(RelevanceError::Budget { .. })
+                ),
+                "{b}"
+            );
+        }
+        let bad = vec![scorer("a", vec![0.1, 1.5], Precision::Fixed(1.0))];
+        assert!(matches!(
+            allocate(&bad, Budget::Total(64), &set),
+            Err(RelevanceError::Setting { .. })
+        ));
+        let nan = vec![scorer("a", vec![0.1, f64::NAN], Precision::Fixed(1.0))];
+        assert!(matches!(
+            allocate(&nan, Budget::Total(64), &set),
+            Err(RelevanceError::NonFinite { index: 1, .. })
+        ));
+        let two = vec![
+            scorer("a", ramp(4), Precision::Fixed(1.0)),
+            scorer("b", ramp(3), Precision::Fixed(1.0)),
+        ];
+        assert!(matches!(
+            allocate(&two, Budget::Total(64), &set),
+            Err(RelevanceError::Shape { .. })
+        ));
+        let mut unnormalised = set.clone();
+        unnormalised.prior[0] = 0.5;
+        assert!(allocate(&s, Budget::Total(64), &unnormalised).is_err());
+    }
+
+    #[test]
+    fn unreachable_small_budget_is_reported() {
+        // 4 tokens cannot be made of levels: the knapsack says so.
+        let q = vec![[1.0 / 8.0; NUM_LEVELS]; 3];
+        let e = vec![0.0; 3];
+        let err = round_to_budget(&q, &e, 4).unwrap_err();
+        assert!(matches!(err, RelevanceError::Budget { .. }), "{err}");
+        // 164 = 64 + 100 is reachable.
+        let t = round_to_budget(&q, &e, 164).unwrap();
+        assert_eq!(t.iter().sum::<u32>(), 164);
+    }
+
+    #[test]
+    fn knapsack_is_exact_on_a_small_case() {
+        let q: Vec<[f64; NUM_LEVELS]> = (0..4)
+            .map(|i| {
+                let mut p = [0.01; NUM_LEVELS];
+                p[(i * 2) % NUM_LEVELS] = 0.93;
+                p
+            })
+            .collect();
+        let lq: Vec<[f64; NUM_LEVELS]> = q.iter().map(|p| p.map(f64::ln)).collect();
+        let t = knapsack(&lq, 600).unwrap();
+        assert_eq!(t.iter().sum::<u32>(), 600);
+        // Brute force over all 8^4 choices.
+        let mut best = f64::NEG_INFINITY;
+        for c in 0..NUM_LEVELS.pow(4) {
+            let ks: Vec<usize> = (0..4)
+                .map(|i| (c / NUM_LEVELS.pow(i)) % NUM_LEVELS)
+                .collect();
+            if ks.iter().map(|&k| LEVELS[k]).sum::<u32>() == 600 {
+                best = best.max(ks.iter().enumerate().map(|(i, &k)| lq[i][k]).sum());
+            }
+        }
+        let got: f64 = t
+            .iter()
+            .enumerate()
+            .map(|(i, &tok)| lq[i][LEVELS.iter().position(|&l| l == tok).unwrap()])
+            .sum();
+        assert!((got - best).abs() < 1e-12);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn posteriors_normalised_budget_exact_elbo_monotone(
+            scores in prop::collection::vec((0.0f64..1.0, 0.0f64..1.0, 0usize..NUM_LEVELS), 8..80),
+            fixed_lambda in -0.02f64..0.05,
+        ) {
+            let n = scores.len();
+            let prior = Precision::Inferred { shape: 2.0, rate: 0.2 };
+            let s = vec![
+                scorer("a", scores.iter().map(|p| p.0).collect(), prior),
+                scorer("b", scores.iter().map(|p| p.1).collect(), prior),
+            ];
+            // A reachable budget: the total of some choice of levels.
+            let b = scores.iter().map(|p| LEVELS[p.2] as u64).sum::<u64>().clamp(64, 400 * n as u64 - 64);
+            let set = AllocationSettings::default();
+            for budget in [Budget::Total(b), Budget::FixedLambda(fixed_lambda)] {
+                let a = allocate(&s, budget, &set).unwrap();
+                for qi in &a.posterior {
+                    prop_assert!((qi.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                }
+                for w in a.elbo.windows(2) {
+                    prop_assert!(w[1] >= w[0] - 1e-9 * (1.0 + w[0].abs()), "ELBO fell: {:?}", a.elbo);
+                }
+                if let Budget::Total(b) = budget {
+                    let e: f64 = a.expected_tokens.iter().sum();
+                    prop_assert!((e - b as f64).abs() <= 1e-6 * b as f64);
+                    prop_assert_eq!(a.total, b);
+                }
+            }
+        }
+    }
+}
