@@ -10,4 +10,7 @@ pub mod texture;
 
 pub use error::{RelevanceError, Result};
 pub mod allocation;
+pub mod npy;
+pub mod pipeline;
+pub mod quality;
 pub mod scorers;

@@ -39,11 +39,10 @@ pub fn information_faithful(texture: &TextureArray) -> Vec<f64> {
     h
 }
 
-/// Per-channel mean and variance over patches of the appearance channels.
-fn channel_moments(texture: &TextureArray) -> Vec<(usize, f64, f64)> {
+/// Per-channel mean and variance over patches of the given channels.
+fn channel_moments(texture: &TextureArray, channels: &[usize]) -> Vec<(usize, f64, f64)> {
     let n = texture.patches() as f64;
-    texture
-        .appearance_channels()
+    channels
         .iter()
         .map(|&c| {
             let v = texture.channel(c);
@@ -63,7 +62,7 @@ const VARIANCE_FLOOR: f64 = 1e-6;
 /// `I_i = ½ Σ_c (f_ic − μ_c)² / σ_c²` (= `−ln N(f_i; μ, diag σ²)` up to a
 /// constant), min–max normalised; flat channels (`σ_c² < 1e−6`) are skipped.
 pub fn information(texture: &TextureArray) -> Vec<f64> {
-    let moments = channel_moments(texture);
+    let moments = channel_moments(texture, texture.appearance_channels());
     let mut score = vec![0.0; texture.patches()];
     for (c, mean, var) in moments {
         if var < VARIANCE_FLOOR {
@@ -100,7 +99,7 @@ const SPREAD_FLOOR: f64 = 1e-3;
 
 /// The appearance of an exemplar crop in the same feature space as the
 /// patches of a texture array: the mean, over the crop's own texture array,
-/// of the appearance channels.
+/// of the orientation-free appearance channels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exemplar {
     mode: TextureMode,
@@ -131,7 +130,7 @@ impl Exemplar {
         let crop_grid = ((side / PATCH_PIXELS as f64).round() as usize).clamp(1, 64);
         let texture = texture_array(crop, crop_grid, mode)?;
         let descriptor = texture
-            .appearance_channels()
+            .query_channels()
             .iter()
             .map(|&c| {
                 texture.channel(c).iter().map(|&v| v as f64).sum::<f64>() / texture.patches() as f64
@@ -140,16 +139,17 @@ impl Exemplar {
         Ok(Self { mode, descriptor })
     }
 
-    /// The appearance vector (one value per appearance channel).
+    /// The appearance vector (one value per query channel).
     pub fn descriptor(&self) -> &[f64] {
         &self.descriptor
     }
 
     /// Participatory score of each patch: `exp(−d_i²/2)` with
-    /// `d_i² = (1/C) Σ_c (f_ic − e_c)² / (σ_c² + 10⁻³)`, the exemplar
-    /// distance standardised by each channel's spread over the image
-    /// (1 = looks like the exemplar; absolute, not renormalised, so an image
-    /// without the target scores low everywhere).
+    /// `d_i² = (1/C) Σ_c (f_ic − e_c)² / (σ_c² + 10⁻³)` over the
+    /// orientation-free channels, the exemplar distance standardised by each
+    /// channel's spread over the image, then min–max normalised like the
+    /// other scorers (relevance is relative within an image: the budget is
+    /// spent in any case, on what looks most like the exemplar).
     pub fn similarity(&self, texture: &TextureArray) -> Result<Vec<f64>> {
         if texture.mode() != self.mode {
             return Err(RelevanceError::Query(format!(
@@ -158,7 +158,7 @@ impl Exemplar {
                 texture.mode()
             )));
         }
-        let moments = channel_moments(texture);
+        let moments = channel_moments(texture, texture.query_channels());
         let c = moments.len() as f64;
         let mut d2 = vec![0.0; texture.patches()];
         for ((ch, _, var), &e) in moments.iter().zip(&self.descriptor) {
@@ -166,7 +166,9 @@ impl Exemplar {
                 *d += (x as f64 - e).powi(2) / (var + SPREAD_FLOOR);
             }
         }
-        Ok(d2.into_iter().map(|d| (-0.5 * d / c).exp()).collect())
+        let mut s: Vec<f64> = d2.into_iter().map(|d| (-0.5 * d / c).exp()).collect();
+        min_max_in_place(&mut s);
+        Ok(s)
     }
 }
 
@@ -250,8 +252,8 @@ mod tests {
         let crop = img.crop(18, 34, 12, 12).unwrap();
         let e = Exemplar::new(&crop, 64, 64, 4, TextureMode::Default).unwrap();
         let s = e.similarity(&t).unwrap();
-        assert!(s[6] > 0.9, "{}", s[6]);
-        assert!(s[0] < 0.2, "{}", s[0]);
+        assert!(s[6] > 0.99, "{}", s[6]);
+        assert!(s[0] < 0.01, "{}", s[0]);
         let f = faithful_mode_texture(&img);
         assert!(e.similarity(&f).is_err());
     }

@@ -115,6 +115,16 @@ impl TextureArray {
             TextureMode::Default => &[0, 1, 2, 3, 4, 5, 6, 7, 8, 12],
         }
     }
+
+    /// The appearance channels that do not depend on orientation (colour,
+    /// gradient magnitude, contrast): what an exemplar is compared on, since
+    /// the sought object may appear rotated.
+    pub fn query_channels(&self) -> &'static [usize] {
+        match self.mode {
+            TextureMode::Faithful => &[0, 1, 2, 3, 4],
+            TextureMode::Default => &[0, 1, 2, 3, 4, 5, 8, 12],
+        }
+    }
 }
 
 fn check_grid(grid: usize) -> Result<()> {
