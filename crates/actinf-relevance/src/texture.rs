@@ -204,15 +204,37 @@ fn sobel_row<T: Sample>(
     let w = mid.len();
     let two = T::of(2.0);
     let eighth = T::of(0.125);
-    for x in 0..w {
-        smooth[x] = up[x] + two * mid[x] + down[x];
-        diff[x] = down[x] - up[x];
+    for ((((s, d), &u), &m), &dn) in smooth
+        .iter_mut()
+        .zip(diff.iter_mut())
+        .zip(up)
+        .zip(mid)
+        .zip(down)
+    {
+        *s = u + two * m + dn;
+        *d = dn - u;
     }
-    for x in 0..w {
+    // Edges replicate their pixel; the interior needs no clamping.
+    let at = |x: usize| {
         let l = x.saturating_sub(1);
         let r = (x + 1).min(w - 1);
-        gx[x] = (smooth[r] - smooth[l]) * eighth;
-        gy[x] = (diff[l] + two * diff[x] + diff[r]) * eighth;
+        (
+            (smooth[r] - smooth[l]) * eighth,
+            (diff[l] + two * diff[x] + diff[r]) * eighth,
+        )
+    };
+    (gx[0], gy[0]) = at(0);
+    (gx[w - 1], gy[w - 1]) = at(w - 1);
+    if w > 2 {
+        for (((x_out, y_out), s), d) in gx[1..w - 1]
+            .iter_mut()
+            .zip(gy[1..w - 1].iter_mut())
+            .zip(smooth.windows(3))
+            .zip(diff.windows(3))
+        {
+            *x_out = (s[2] - s[0]) * eighth;
+            *y_out = (d[0] + two * d[1] + d[2]) * eighth;
+        }
     }
 }
 
@@ -394,10 +416,19 @@ impl TexturePipeline {
             .par_chunks_mut(g)
             .enumerate()
             .for_each(|(band, sums)| {
+                // Column sums over the band's 16 rows (element-wise adds over
+                // whole rows vectorise), then one horizontal pass per patch.
                 let mut scratch = vec![0.0f32; 4 * n];
                 let (smooth, rest) = scratch.split_at_mut(n);
                 let (diff, rest) = rest.split_at_mut(n);
                 let (gx, gy) = rest.split_at_mut(n);
+                let mut columns = vec![0.0f32; 11 * n];
+                let (col_rgb, rest) = columns.split_at_mut(3 * n);
+                let (col_lin, rest) = rest.split_at_mut(3 * n);
+                let (col_ax, rest) = rest.split_at_mut(n);
+                let (col_ay, rest) = rest.split_at_mut(n);
+                let (col_mag, rest) = rest.split_at_mut(n);
+                let (col_grey, col_grey_sq) = rest.split_at_mut(n);
                 let row = |r: usize| &grey[r * n..(r + 1) * n];
                 for y in band * PATCH_PIXELS..(band + 1) * PATCH_PIXELS {
                     sobel_row(
@@ -410,34 +441,43 @@ impl TexturePipeline {
                         gy,
                     );
                     let rgb = &working[3 * y * n..3 * (y + 1) * n];
-                    let grey_row = row(y);
-                    for (px, s) in sums.iter_mut().enumerate() {
-                        let span = px * PATCH_PIXELS..(px + 1) * PATCH_PIXELS;
-                        let mut acc = PatchSums::<f32>::default();
-                        for x in span {
-                            let p = &rgb[3 * x..3 * x + 3];
-                            for c in 0..3 {
-                                acc.srgb[c] += p[c] as f32;
-                                acc.linear[c] += lut[p[c] as usize];
-                            }
-                            let (a, b) = (gx[x], gy[x]);
-                            acc.abs_gx += a.abs();
-                            acc.abs_gy += b.abs();
-                            acc.magnitude += (a * a + b * b).sqrt();
-                            let centred = grey_row[x] - 0.5;
-                            acc.grey += centred;
-                            acc.grey_sq += centred * centred;
-                        }
-                        for c in 0..3 {
-                            s.srgb[c] += acc.srgb[c] as f64;
-                            s.linear[c] += acc.linear[c] as f64;
-                        }
-                        s.abs_gx += acc.abs_gx as f64;
-                        s.abs_gy += acc.abs_gy as f64;
-                        s.magnitude += acc.magnitude as f64;
-                        s.grey += acc.grey as f64;
-                        s.grey_sq += acc.grey_sq as f64;
+                    for ((c, l), &v) in col_rgb.iter_mut().zip(col_lin.iter_mut()).zip(rgb) {
+                        *c += v as f32;
+                        *l += lut[v as usize];
                     }
+                    for (((((ax, ay), m), (a, b)), (gs, gq)), &gv) in col_ax
+                        .iter_mut()
+                        .zip(col_ay.iter_mut())
+                        .zip(col_mag.iter_mut())
+                        .zip(gx.iter().zip(gy.iter()))
+                        .zip(col_grey.iter_mut().zip(col_grey_sq.iter_mut()))
+                        .zip(row(y))
+                    {
+                        *ax += a.abs();
+                        *ay += b.abs();
+                        *m += (a * a + b * b).sqrt();
+                        let centred = gv - 0.5;
+                        *gs += centred;
+                        *gq += centred * centred;
+                    }
+                }
+                let chunk_sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
+                for (px, s) in sums.iter_mut().enumerate() {
+                    let span = px * PATCH_PIXELS..(px + 1) * PATCH_PIXELS;
+                    for c in 0..3 {
+                        let (mut a, mut b) = (0.0f64, 0.0f64);
+                        for x in span.clone() {
+                            a += col_rgb[3 * x + c] as f64;
+                            b += col_lin[3 * x + c] as f64;
+                        }
+                        s.srgb[c] = a;
+                        s.linear[c] = b;
+                    }
+                    s.abs_gx = chunk_sum(&col_ax[span.clone()]);
+                    s.abs_gy = chunk_sum(&col_ay[span.clone()]);
+                    s.magnitude = chunk_sum(&col_mag[span.clone()]);
+                    s.grey = chunk_sum(&col_grey[span.clone()]);
+                    s.grey_sq = chunk_sum(&col_grey_sq[span]);
                 }
             });
         Ok(self.finish())
