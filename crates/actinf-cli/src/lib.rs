@@ -9,5 +9,6 @@ pub mod arrays;
 pub mod demo;
 pub mod gc_spec;
 pub mod plot;
+pub mod relevance;
 pub mod scenario;
 pub mod vmp_model;

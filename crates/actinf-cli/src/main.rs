@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use actinf_cli::{demo, gc_spec, plot, scenario, vmp_model};
+use actinf_cli::{demo, gc_spec, plot, relevance, scenario, vmp_model};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +34,11 @@ enum Command {
     Gc {
         #[command(subcommand)]
         command: GcCommand,
+    },
+    /// Query-aware vision-token allocation (the ARR-COC front end).
+    Relevance {
+        #[command(subcommand)]
+        command: relevance::RelevanceCommand,
     },
     /// Built-in demonstrations.
     Demo {
@@ -138,6 +143,7 @@ enum PomdpCommand {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Relevance { command } => relevance::run(command)?,
         Command::Pomdp {
             command: PomdpCommand::Run { scenario, pretty },
         } => {

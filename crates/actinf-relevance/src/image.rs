@@ -79,6 +79,22 @@ impl RgbImage {
         })
     }
 
+    /// Encode as PNG.
+    pub fn encode_png(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        image::RgbImage::from_raw(self.width as u32, self.height as u32, self.pixels.clone())
+            .ok_or_else(|| RelevanceError::BadImage {
+                name: "png".into(),
+                reason: "buffer does not match the size".into(),
+            })?
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .map_err(|e| RelevanceError::BadImage {
+                name: "png".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(out)
+    }
+
     /// Width in pixels.
     pub fn width(&self) -> usize {
         self.width
@@ -141,6 +157,8 @@ mod tests {
         let img = RgbImage::decode(&png_bytes(5, 3), "t.png").unwrap();
         assert_eq!((img.width(), img.height()), (5, 3));
         assert_eq!(img.pixel(2, 4), [4, 2, 7]);
+        let again = RgbImage::decode(&img.encode_png().unwrap(), "again.png").unwrap();
+        assert_eq!(again, img);
     }
 
     #[test]
