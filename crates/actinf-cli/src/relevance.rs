@@ -11,6 +11,7 @@ use actinf_relevance::pipeline::{FrontEnd, FrontEndResult, FrontEndSettings, Que
 use actinf_relevance::resize::AreaResizer;
 use actinf_relevance::scorers::Exemplar;
 use actinf_relevance::texture::TextureMode;
+use actinf_relevance::video::{PlannerSettings, VideoPlanner};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use plotters::prelude::*;
@@ -36,6 +37,40 @@ pub enum RelevanceCommand {
         /// Draw the image with its allocation and the relevance map into this PNG.
         #[arg(long)]
         heatmap: Option<PathBuf>,
+    },
+    /// Plan allocations over the frames of a directory (PNG/JPEG, in name
+    /// order) by expected free energy: risk, ambiguity, an epistemic bonus
+    /// where content changes, over a horizon with discount γ, smoothly.
+    Video {
+        /// Directory of frames.
+        frames_dir: PathBuf,
+        /// Tokens per frame (a multiple of 4, 0 < budget < 400 × patches).
+        #[arg(long)]
+        budget: u64,
+        /// Grid, mode, query and precisions.
+        #[command(flatten)]
+        options: FrontEndOptions,
+        /// Frames looked ahead.
+        #[arg(long, default_value_t = 4)]
+        horizon: usize,
+        /// Discount per frame.
+        #[arg(long, default_value_t = 0.8)]
+        gamma: f64,
+        /// Fading of a seen change per frame.
+        #[arg(long, default_value_t = 0.5)]
+        change_decay: f64,
+        /// Weight of ambiguity.
+        #[arg(long, default_value_t = 2.0)]
+        ambiguity: f64,
+        /// Weight of the epistemic bonus.
+        #[arg(long, default_value_t = 20.0)]
+        epistemic: f64,
+        /// Weight of smoothness between frames.
+        #[arg(long, default_value_t = 4.0)]
+        smoothness: f64,
+        /// Print JSON (one object per frame, with its tokens) instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// The quality benchmark: target and whole-image PSNR and the share of
     /// tokens on target for actinf, uniform, ARR-COC top-200 and random at
@@ -221,6 +256,119 @@ pub fn run(command: RelevanceCommand) -> Result<()> {
             }
         }
         RelevanceCommand::Quality(args) => quality(args)?,
+        RelevanceCommand::Video {
+            frames_dir,
+            budget,
+            options,
+            horizon,
+            gamma,
+            change_decay,
+            ambiguity,
+            epistemic,
+            smoothness,
+            json,
+        } => {
+            let planner = PlannerSettings {
+                horizon,
+                gamma,
+                change_decay,
+                ambiguity,
+                epistemic,
+                smoothness,
+            };
+            video(&frames_dir, budget, &options, planner, json)?
+        }
+    }
+    Ok(())
+}
+
+/// The frame files of a directory: PNG or JPEG, sorted by name.
+pub fn frame_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the frames directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                })
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no PNG or JPEG frames in {}", dir.display());
+    }
+    Ok(files)
+}
+
+fn video(
+    dir: &Path,
+    budget: u64,
+    options: &FrontEndOptions,
+    planner: PlannerSettings,
+    json: bool,
+) -> Result<()> {
+    let files = frame_files(dir)?;
+    let first = read_image(&files[0])?;
+    let (w, h) = (first.width(), first.height());
+    let settings = options.settings()?;
+    let query = options.query(w, h, settings.mode)?;
+    let mut plan = VideoPlanner::new(settings, planner, budget)?;
+    if !json {
+        println!(
+            "{:>5} {:<24} {:>8} {:>8} {:>10} {:>10} {:>10} {:>12} {:>11}",
+            "frame", "file", "total", "changed", "risk", "ambiguity", "epistemic", "G", "mean |Δk|"
+        );
+    }
+    for (t, file) in files.iter().enumerate() {
+        let frame = if t == 0 {
+            first.clone()
+        } else {
+            read_image(file)?
+        };
+        if (frame.width(), frame.height()) != (w, h) {
+            bail!(
+                "frame {} is {}×{}, expected {w}×{h} like the first frame",
+                file.display(),
+                frame.width(),
+                frame.height()
+            );
+        }
+        let p = plan
+            .step(&frame, &query)
+            .with_context(|| format!("frame {}", file.display()))?;
+        let total: u64 = p.tokens.iter().map(|&k| k as u64).sum();
+        let name = file
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().to_string());
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "frame": t,
+                    "file": file.display().to_string(),
+                    "total": total,
+                    "lambda": p.lambda,
+                    "risk": p.risk,
+                    "ambiguity": p.ambiguity,
+                    "epistemic": p.epistemic,
+                    "expected_free_energy": p.expected_free_energy,
+                    "changed_patches": p.changed_patches,
+                    "mean_token_change": p.mean_token_change,
+                    "tokens": p.tokens,
+                })
+            );
+        } else {
+            println!(
+                "{t:>5} {name:<24} {total:>8} {:>8} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>11.2}",
+                p.changed_patches,
+                p.risk,
+                p.ambiguity,
+                p.epistemic,
+                p.expected_free_energy,
+                p.mean_token_change
+            );
+        }
     }
     Ok(())
 }

@@ -174,3 +174,39 @@ fn bad_input_is_refused_clearly() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn video_plans_every_frame_within_the_budget() {
+    let d = dir().join("frames");
+    std::fs::create_dir_all(&d).unwrap();
+    let scene = synthetic_scene(8, 256, 2, 4).unwrap();
+    for t in 0..3 {
+        let mut px = scene.image.pixels().to_vec();
+        // A bright square moving right.
+        for y in 100..140 {
+            for x in (40 + 30 * t)..(80 + 30 * t) {
+                px[3 * (y * 256 + x)..3 * (y * 256 + x) + 3].copy_from_slice(&[255, 255, 255]);
+            }
+        }
+        let img = actinf_relevance::image::RgbImage::new(256, 256, px).unwrap();
+        std::fs::write(d.join(format!("f{t:03}.png")), img.encode_png().unwrap()).unwrap();
+    }
+    let (ok, out, err) = actinf(&["video", path(&d), "--budget", "25600", "--json"]);
+    assert!(ok, "{err}");
+    let frames: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), 3);
+    for f in &frames {
+        assert_eq!(f["total"], 25600);
+    }
+    assert!(frames[1]["changed_patches"].as_u64().unwrap() > 0);
+
+    let empty = dir().join("no-frames");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, _, err) = actinf(&["video", path(&empty), "--budget", "25600"]);
+    assert!(!ok && err.contains("no PNG or JPEG frames"), "{err}");
+    let (ok, _, err) = actinf(&["video", path(&d), "--budget", "25600", "--gamma", "1.5"]);
+    assert!(!ok && err.contains("gamma"), "{err}");
+}

@@ -67,7 +67,8 @@ pub fn gain(k: u32) -> f64 {
     (1.0 + k as f64 / 64.0).ln() / (1.0 + MAX_LEVEL as f64 / 64.0).ln()
 }
 
-fn gains() -> [f64; NUM_LEVELS] {
+/// [`gain`] at every level.
+pub fn gains() -> [f64; NUM_LEVELS] {
     LEVELS.map(gain)
 }
 
@@ -270,17 +271,27 @@ struct LevelWeights {
 impl LevelWeights {
     fn new(relevance: &[f64], sharpness: f64, log_prior: &[f64; NUM_LEVELS]) -> Self {
         let g = gains();
-        let mut logits = Vec::with_capacity(relevance.len());
-        let mut weights = Vec::with_capacity(relevance.len());
-        for &r in relevance {
-            let mut l = [0.0; NUM_LEVELS];
-            for k in 0..NUM_LEVELS {
-                l[k] = log_prior[k] + sharpness * (r * g[k] - 0.5 * g[k] * g[k]);
-            }
-            let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            logits.push(l);
-            weights.push(l.map(|v| (v - m).exp()));
-        }
+        let logits = relevance
+            .iter()
+            .map(|&r| {
+                let mut l = [0.0; NUM_LEVELS];
+                for k in 0..NUM_LEVELS {
+                    l[k] = log_prior[k] + sharpness * (r * g[k] - 0.5 * g[k] * g[k]);
+                }
+                l
+            })
+            .collect();
+        Self::from_logits(logits)
+    }
+
+    fn from_logits(logits: Vec<[f64; NUM_LEVELS]>) -> Self {
+        let weights = logits
+            .iter()
+            .map(|l| {
+                let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                l.map(|v| (v - m).exp())
+            })
+            .collect();
         Self { logits, weights }
     }
 
@@ -385,6 +396,41 @@ impl LevelWeights {
         }
         lambda
     }
+}
+
+/// The budgeted posterior for given per-patch log-weights:
+/// `q_i(k) ∝ exp(logit_ik − λk)` with `λ` solved so that
+/// `Σ_i E_{q_i}[k] = budget` (the same monotone root find as [`allocate`]).
+/// Returns the posteriors and `λ`. Used by the video planner, whose
+/// log-weights are negative expected free energies.
+pub fn budgeted_posterior(
+    logits: Vec<[f64; NUM_LEVELS]>,
+    budget: u64,
+    start_lambda: f64,
+) -> Result<(Vec<[f64; NUM_LEVELS]>, f64)> {
+    check_budget(budget, logits.len())?;
+    for (i, l) in logits.iter().enumerate() {
+        if let Some(k) = l.iter().position(|v| !v.is_finite()) {
+            return Err(RelevanceError::NonFinite {
+                name: "log-weights".into(),
+                index: i * NUM_LEVELS + k,
+                value: l[k],
+            });
+        }
+    }
+    let start = if start_lambda.is_finite() {
+        start_lambda
+    } else {
+        0.0
+    };
+    let weights = LevelWeights::from_logits(logits);
+    let lambda = weights.solve_lambda(budget as f64, start);
+    let tilt = LevelWeights::tilt(lambda);
+    let mut q = vec![[0.0; NUM_LEVELS]; weights.logits.len()];
+    for (i, qi) in q.iter_mut().enumerate() {
+        weights.posterior(i, &tilt, lambda, qi);
+    }
+    Ok((q, lambda))
 }
 
 /// Infer the allocation posterior from the scorers' evidence under the

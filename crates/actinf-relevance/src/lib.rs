@@ -14,3 +14,4 @@ pub mod npy;
 pub mod pipeline;
 pub mod quality;
 pub mod scorers;
+pub mod video;
