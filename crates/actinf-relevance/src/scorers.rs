@@ -93,7 +93,7 @@ pub fn perspectival(texture: &TextureArray) -> Vec<f64> {
 }
 
 /// Added to each channel's variance in the exemplar distance: differences
-/// below a standard deviation of about 0.03 (on the [0,1] channel scale)
+/// below a standard deviation of about 0.03 (on the [0, 1] channel scale)
 /// count as noise even in an image where that channel is nearly flat.
 const SPREAD_FLOOR: f64 = 1e-3;
 
@@ -174,7 +174,7 @@ impl Exemplar {
 
 /// Participatory score from external embeddings: cosine similarity of each
 /// patch embedding (rows of `patches`, `n`×`dim`, row-major) with the query
-/// embedding, mapped to [0,1] by `(cos + 1)/2` as ARR-COC does, then min–max
+/// embedding, mapped to [0, 1] by `(cos + 1)/2` as ARR-COC does, then min–max
 /// normalised over the image (encoders differ in how much of the cosine
 /// range they use).
 pub fn embedding_similarity(patches: &[f64], n: usize, query: &[f64]) -> Result<Vec<f64>> {

@@ -17,7 +17,7 @@
 //!
 //! | # | default                                  | faithful              |
 //! |---|------------------------------------------|-----------------------|
-//! | 0–2 | R, G, B: area mean of sRGB in [0,1]    | R, G, B (2×2 sample)  |
+//! | 0–2 | R, G, B: area mean of sRGB in [0, 1]    | R, G, B (2×2 sample)  |
 //! | 3 | L*/100 of the mean linear colour         | L*/100                |
 //! | 4 | (a*+128)/255                             | (a*+128)/255          |
 //! | 5 | (b*+128)/255                             | Sobel Gx, min–max     |
@@ -33,7 +33,7 @@
 //! values say how much vertical and horizontal structure it holds. The
 //! default channels are absolute — each structure channel is divided by its
 //! largest possible value (|Gx|, |Gy| ≤ ½ for the normalised Sobel on grey in
-//! [0,1], magnitude ≤ 1/√2, standard deviation ≤ ½) instead of min–max
+//! [0, 1], magnitude ≤ 1/√2, standard deviation ≤ ½) instead of min–max
 //! normalised per image — so a patch reads the same in any image or video
 //! frame, and an exemplar crop can be compared with it.
 
