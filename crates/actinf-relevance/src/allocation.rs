@@ -334,21 +334,37 @@ impl LevelWeights {
         LEVELS.map(|k| (-lambda * (k as f64 - reference)).exp())
     }
 
-    /// Expected total `S(λ)` and its derivative `−Σ_i Var_i[k]`.
+    /// Expected total `S(λ)` and its derivative `−Σ_i Var_i[k]`, from the
+    /// unnormalised moments `Σ w t`, `Σ w t k`, `Σ w t k²` (one division per
+    /// patch).
     fn expected_total(&self, lambda: f64) -> (f64, f64) {
         let tilt = Self::tilt(lambda);
-        let mut q = [0.0; NUM_LEVELS];
+        let levels = LEVELS.map(|k| k as f64);
+        let mut wk = [0.0; NUM_LEVELS];
+        let mut wk2 = [0.0; NUM_LEVELS];
+        for k in 0..NUM_LEVELS {
+            wk[k] = tilt[k] * levels[k];
+            wk2[k] = wk[k] * levels[k];
+        }
         let (mut s, mut v) = (0.0, 0.0);
-        for i in 0..self.weights.len() {
-            self.posterior(i, &tilt, lambda, &mut q);
-            let (mut m1, mut m2) = (0.0, 0.0);
+        let mut q = [0.0; NUM_LEVELS];
+        for (i, w) in self.weights.iter().enumerate() {
+            let (mut z, mut m1, mut m2) = (0.0, 0.0, 0.0);
             for k in 0..NUM_LEVELS {
-                let t = LEVELS[k] as f64;
-                m1 += q[k] * t;
-                m2 += q[k] * t * t;
+                z += w[k] * tilt[k];
+                m1 += w[k] * wk[k];
+                m2 += w[k] * wk2[k];
             }
-            s += m1;
-            v += (m2 - m1 * m1).max(0.0);
+            let (e1, e2) = if z > 1e-280 && z.is_finite() && m2.is_finite() {
+                (m1 / z, m2 / z)
+            } else {
+                self.posterior(i, &tilt, lambda, &mut q);
+                let e1: f64 = (0..NUM_LEVELS).map(|k| q[k] * levels[k]).sum();
+                let e2: f64 = (0..NUM_LEVELS).map(|k| q[k] * levels[k] * levels[k]).sum();
+                (e1, e2)
+            };
+            s += e1;
+            v += (e2 - e1 * e1).max(0.0);
         }
         (s, -v)
     }
