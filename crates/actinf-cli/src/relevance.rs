@@ -90,6 +90,9 @@ pub struct QualityArgs {
     /// Print JSON rows instead of the table.
     #[arg(long)]
     json: bool,
+    /// Leave out the scenes on scikit-image's sample photographs.
+    #[arg(long)]
+    no_photos: bool,
     /// Also write scene 0 and its exemplar as scene.png and exemplar.png into this directory.
     #[arg(long)]
     write_scene: Option<PathBuf>,
@@ -374,7 +377,7 @@ fn video(
 }
 
 fn quality(args: QualityArgs) -> Result<()> {
-    use actinf_relevance::quality::{benchmark, synthetic_scene};
+    use actinf_relevance::quality::{benchmark, sample_photos, synthetic_scene};
     if let Some(dir) = &args.write_scene {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let scene = synthetic_scene(0, 768, 3, 9)?;
@@ -391,19 +394,30 @@ fn quality(args: QualityArgs) -> Result<()> {
     if args.scenes == 0 {
         bail!("--scenes must be at least 1");
     }
-    let rows = benchmark(&FrontEndSettings::default(), args.scenes, &args.levels)?;
+    let photos = if args.no_photos {
+        Vec::new()
+    } else {
+        sample_photos()?
+    };
+    let rows = benchmark(
+        &FrontEndSettings::default(),
+        args.scenes,
+        &photos,
+        &args.levels,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&rows)?);
         return Ok(());
     }
     println!(
-        "{:>8} {:<16} {:>8} {:>13} {:>12} {:>11}",
-        "budget", "method", "tokens", "target share", "target PSNR", "image PSNR"
+        "{:<10} {:>8} {:<16} {:>8} {:>13} {:>12} {:>11}",
+        "scenes", "budget", "method", "tokens", "target share", "target PSNR", "image PSNR"
     );
     for r in rows {
         let m = r.result;
         println!(
-            "{:>8} {:<16} {:>8} {:>12.1}% {:>9.2} dB {:>8.2} dB",
+            "{:<10} {:>8} {:<16} {:>8} {:>12.1}% {:>9.2} dB {:>8.2} dB",
+            r.scenes,
             r.budget,
             m.method,
             m.tokens,
@@ -412,7 +426,11 @@ fn quality(args: QualityArgs) -> Result<()> {
             m.image_psnr
         );
     }
-    println!("(means over {} scenes of 768×768, 3 targets and 9 distractors each; 32×32 patches of 24 px)", args.scenes);
+    println!(
+        "(means over {} synthetic scenes and {} photo scenes of 768×768, 3 targets and 9 distractors each; 32×32 patches of 24 px)",
+        args.scenes,
+        photos.len()
+    );
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use crate::allocation::{Budget, LEVELS};
 use crate::error::{RelevanceError, Result};
 use crate::image::RgbImage;
 use crate::pipeline::{FrontEnd, FrontEndSettings, Query};
-use crate::resize::torch_bilinear;
+use crate::resize::{torch_bilinear, AreaResizer};
 use crate::scorers::{information_faithful, perspectival, Exemplar};
 use crate::texture::{faithful, TextureMode};
 
@@ -107,15 +107,14 @@ fn background(rng: &mut SplitMix64, y: f64, x: f64, size: f64, phase: [f64; 3]) 
 fn render(
     size: usize,
     discs: &[Disc],
-    rng: &mut SplitMix64,
-    phase: [f64; 3],
+    mut background: impl FnMut(usize, usize) -> [f64; 3],
 ) -> (Vec<u8>, Vec<i32>) {
     let mut px = Vec::with_capacity(size * size * 3);
     let mut owner = vec![-1i32; size * size];
     for y in 0..size {
         for x in 0..size {
             let (fy, fx) = (y as f64 + 0.5, x as f64 + 0.5);
-            let mut c = background(rng, fy, fx, size as f64, phase);
+            let mut c = background(y, x);
             for (d, disc) in discs.iter().enumerate() {
                 if let Some(col) = disc.colour_at(fy, fx) {
                     c = col;
@@ -130,12 +129,35 @@ fn render(
 
 /// A `size`×`size` scene with `targets` striped red discs and `distractors`
 /// equally contrasted discs in other colours, at random non-overlapping
-/// positions, and a 64×64 exemplar of a target disc on a fresh background.
+/// positions, on a synthetic background, and a 64×64 exemplar of a target
+/// disc on a fresh background.
 pub fn synthetic_scene(
     seed: u64,
     size: usize,
     targets: usize,
     distractors: usize,
+) -> Result<Scene> {
+    scene(seed, size, targets, distractors, None)
+}
+
+/// As [`synthetic_scene`], on a photograph (resized to `size`×`size`) as
+/// background; the exemplar's background is a random 64×64 crop of it.
+pub fn photo_scene(
+    seed: u64,
+    photo: &RgbImage,
+    size: usize,
+    targets: usize,
+    distractors: usize,
+) -> Result<Scene> {
+    scene(seed, size, targets, distractors, Some(photo))
+}
+
+fn scene(
+    seed: u64,
+    size: usize,
+    targets: usize,
+    distractors: usize,
+    photo: Option<&RgbImage>,
 ) -> Result<Scene> {
     if size < 128 {
         return Err(RelevanceError::Setting {
@@ -185,11 +207,6 @@ pub fn synthetic_scene(
         rng.range(0.0, 6.0),
         rng.range(0.0, 6.0),
     ];
-    let (px, owner) = render(size, &discs, &mut rng, phase);
-    let target = owner
-        .iter()
-        .map(|&o| o >= 0 && (o as usize) < targets)
-        .collect();
     let exemplar_disc = Disc {
         cy: 32.0,
         cx: 32.0,
@@ -197,12 +214,64 @@ pub fn synthetic_scene(
         angle: rng.range(0.0, std::f64::consts::PI),
         colours: TARGET,
     };
-    let (ex_px, _) = render(64, &[exemplar_disc], &mut rng, phase);
+    let (px, owner, ex_px) = match photo {
+        None => {
+            let (px, owner) = render(size, &discs, |y, x| {
+                background(&mut rng, y as f64 + 0.5, x as f64 + 0.5, s, phase)
+            });
+            let (ex_px, _) = render(64, &[exemplar_disc], |y, x| {
+                background(&mut rng, y as f64 + 0.5, x as f64 + 0.5, s, phase)
+            });
+            (px, owner, ex_px)
+        }
+        Some(photo) => {
+            let mut bg = Vec::new();
+            AreaResizer::new().resize_into(photo, size, size, &mut bg)?;
+            let at = |y: usize, x: usize| {
+                let i = 3 * (y * size + x);
+                [bg[i] as f64, bg[i + 1] as f64, bg[i + 2] as f64]
+            };
+            let (px, owner) = render(size, &discs, at);
+            let (oy, ox) = (
+                (rng.unit() * (size - 64) as f64) as usize,
+                (rng.unit() * (size - 64) as f64) as usize,
+            );
+            let (ex_px, _) = render(64, &[exemplar_disc], |y, x| at(oy + y, ox + x));
+            (px, owner, ex_px)
+        }
+    };
+    let target = owner
+        .iter()
+        .map(|&o| o >= 0 && (o as usize) < targets)
+        .collect();
     Ok(Scene {
         image: RgbImage::new(size, size, px)?,
         target,
         exemplar: RgbImage::new(64, 64, ex_px)?,
     })
+}
+
+/// The photographs the benchmark uses as natural backgrounds: three of
+/// scikit-image's sample images (astronaut — NASA, public domain; chelsea and
+/// coffee — CC0), 320×320 JPEG, made by `scripts/relevance_photos.py`.
+pub fn sample_photos() -> Result<Vec<RgbImage>> {
+    [
+        (
+            "astronaut.jpg",
+            &include_bytes!("../data/photos/astronaut.jpg")[..],
+        ),
+        (
+            "chelsea.jpg",
+            &include_bytes!("../data/photos/chelsea.jpg")[..],
+        ),
+        (
+            "coffee.jpg",
+            &include_bytes!("../data/photos/coffee.jpg")[..],
+        ),
+    ]
+    .iter()
+    .map(|(name, bytes)| RgbImage::decode(bytes, name))
+    .collect()
 }
 
 /// Pixel bounds of patch row/column `i` of `grid` over `len` pixels.
@@ -467,65 +536,94 @@ pub fn compare(
 /// One row of the quality table: a method at a budget, averaged over scenes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QualityRow {
+    /// Which scenes: `synthetic` or `photo`.
+    pub scenes: String,
     /// Total budget per image.
     pub budget: u64,
     /// The averaged result.
     pub result: MethodResult,
 }
 
-/// The benchmark: `scenes` synthetic scenes (768×768, 3 targets, 9
-/// distractors), for each uniform level `u` in `uniform_levels` the four
-/// methods at budget `u·N`, and actinf at a quarter of it. Means over scenes.
+/// The benchmark: `scenes` synthetic scenes and one scene on each of
+/// `photos` (768×768, 3 targets, 9 distractors); for each uniform level `u`
+/// in `uniform_levels` the four methods at budget `u·N`, and actinf at a
+/// quarter of it. Means over the scenes of each kind.
 pub fn benchmark(
     settings: &FrontEndSettings,
     scenes: usize,
+    photos: &[RgbImage],
     uniform_levels: &[u32],
 ) -> Result<Vec<QualityRow>> {
+    for &level in uniform_levels {
+        if !LEVELS.contains(&level) || level == 0 || level == 400 {
+            return Err(RelevanceError::Setting {
+                name: "uniform level".into(),
+                value: level.to_string(),
+                expected: "one of 64, 100, 144, 196, 256, 324".into(),
+            });
+        }
+    }
     let n = (settings.grid * settings.grid) as u64;
     let mut rows: Vec<QualityRow> = Vec::new();
-    let mut add = |budget: u64, r: MethodResult, scenes: f64| {
+    let mut add = |kind: &str, budget: u64, r: MethodResult, count: f64| {
         if let Some(row) = rows
             .iter_mut()
-            .find(|row| row.budget == budget && row.result.method == r.method)
+            .find(|row| row.scenes == kind && row.budget == budget && row.result.method == r.method)
         {
             row.result.tokens += r.tokens;
-            row.result.target_share += r.target_share / scenes;
-            row.result.target_psnr += r.target_psnr / scenes;
-            row.result.image_psnr += r.image_psnr / scenes;
+            row.result.target_share += r.target_share / count;
+            row.result.target_psnr += r.target_psnr / count;
+            row.result.image_psnr += r.image_psnr / count;
         } else {
             rows.push(QualityRow {
+                scenes: kind.into(),
                 budget,
                 result: MethodResult {
                     method: r.method,
                     tokens: r.tokens,
-                    target_share: r.target_share / scenes,
-                    target_psnr: r.target_psnr / scenes,
-                    image_psnr: r.image_psnr / scenes,
+                    target_share: r.target_share / count,
+                    target_psnr: r.target_psnr / count,
+                    image_psnr: r.image_psnr / count,
                 },
             });
         }
     };
+    let mut all: Vec<(&str, u64, Scene, f64)> = Vec::new();
     for seed in 0..scenes as u64 {
-        let scene = synthetic_scene(seed, 768, 3, 9)?;
+        all.push((
+            "synthetic",
+            seed,
+            synthetic_scene(seed, 768, 3, 9)?,
+            scenes as f64,
+        ));
+    }
+    for (j, photo) in photos.iter().enumerate() {
+        let seed = 1000 + j as u64;
+        all.push((
+            "photo",
+            seed,
+            photo_scene(seed, photo, 768, 3, 9)?,
+            photos.len() as f64,
+        ));
+    }
+    for (kind, seed, scene, count) in &all {
         for &level in uniform_levels {
-            if !LEVELS.contains(&level) || level == 0 || level == 400 {
-                return Err(RelevanceError::Setting {
-                    name: "uniform level".into(),
-                    value: level.to_string(),
-                    expected: "one of 64, 100, 144, 196, 256, 324".into(),
-                });
-            }
             let budget = level as u64 * n;
-            for r in compare(&scene, settings, budget, seed)? {
-                add(budget, r, scenes as f64);
+            for r in compare(scene, settings, budget, *seed)? {
+                add(kind, budget, r, *count);
             }
             let quarter = budget / 4 / 4 * 4;
-            let r = compare(&scene, settings, quarter, seed)?.remove(0);
-            add(quarter, r, scenes as f64);
+            let r = compare(scene, settings, quarter, *seed)?.remove(0);
+            add(kind, quarter, r, *count);
         }
     }
     for row in &mut rows {
-        row.result.tokens /= scenes as u64;
+        let count = if row.scenes == "photo" {
+            photos.len()
+        } else {
+            scenes
+        };
+        row.result.tokens /= count.max(1) as u64;
     }
     Ok(rows)
 }
@@ -553,6 +651,22 @@ mod tests {
         let m_in = src.iter().sum::<f64>() / 35.0;
         let m_out = out.iter().sum::<f64>() / 6.0;
         assert!((m_in - m_out).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sample_photos_decode() {
+        let p = sample_photos().unwrap();
+        assert_eq!(p.len(), 3);
+        assert!(p.iter().all(|i| i.width() == 320 && i.height() == 320));
+    }
+
+    #[test]
+    fn photo_scenes_keep_the_photo_around_the_discs() {
+        let photo = RgbImage::new(40, 40, vec![77; 40 * 40 * 3]).unwrap();
+        let s = photo_scene(4, &photo, 256, 1, 2).unwrap();
+        assert_eq!(s.image.pixel(0, 0), [77, 77, 77]);
+        assert!(s.target.iter().any(|&t| t));
+        assert_eq!(s.exemplar.pixel(0, 0), [77, 77, 77]);
     }
 
     #[test]

@@ -99,7 +99,9 @@ const SPREAD_FLOOR: f64 = 1e-3;
 
 /// The appearance of an exemplar crop in the same feature space as the
 /// patches of a texture array: the mean, over the crop's own texture array,
-/// of the orientation-free appearance channels.
+/// of the orientation-free appearance channels, weighted towards the crop's
+/// centre by `exp(−2ρ²)` (`ρ`: a patch's distance from the centre in units
+/// of half the crop), since a crop's border is mostly background.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exemplar {
     mode: TextureMode,
@@ -129,11 +131,28 @@ impl Exemplar {
             .max(crop.height() as f64 * working / image_height as f64);
         let crop_grid = ((side / PATCH_PIXELS as f64).round() as usize).clamp(1, 64);
         let texture = texture_array(crop, crop_grid, mode)?;
+        // Centre-weighted mean: a crop's border is mostly background.
+        let g = texture.grid();
+        let weights: Vec<f64> = (0..g * g)
+            .map(|i| {
+                let half = g as f64 / 2.0;
+                let dy = ((i / g) as f64 + 0.5 - half) / half;
+                let dx = ((i % g) as f64 + 0.5 - half) / half;
+                (-2.0 * (dy * dy + dx * dx)).exp()
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
         let descriptor = texture
             .query_channels()
             .iter()
             .map(|&c| {
-                texture.channel(c).iter().map(|&v| v as f64).sum::<f64>() / texture.patches() as f64
+                texture
+                    .channel(c)
+                    .iter()
+                    .zip(&weights)
+                    .map(|(&v, w)| w * v as f64)
+                    .sum::<f64>()
+                    / total
             })
             .collect();
         Ok(Self { mode, descriptor })
