@@ -578,7 +578,7 @@ pub fn draw_heatmap(path: &Path, image: &RgbImage, r: &FrontEndResult) -> Result
     for y in 0..side {
         for x in 0..side {
             let i = (y * g / side) * g + x * g / side;
-            let keep = 0.25 + 0.75 * (a.tokens[i] as f64 / 400.0);
+            let keep = 0.3 + 0.7 * (a.tokens[i] as f64 / 400.0).sqrt();
             let p = &shown[3 * (y * side + x)..3 * (y * side + x) + 3];
             let c = RGBColor(
                 (p[0] as f64 * keep) as u8,
