@@ -232,6 +232,13 @@ fn validate(scorers: &[Scorer], settings: &AllocationSettings) -> Result<usize> 
             "probabilities summing to 1 (±1e-9)",
         ));
     }
+    if !(settings.tolerance.is_finite() && settings.tolerance >= 0.0) {
+        return Err(setting(
+            "tolerance",
+            settings.tolerance,
+            "a finite value ≥ 0",
+        ));
+    }
     if settings.max_iterations == 0 {
         return Err(setting("max_iterations", 0, "at least 1"));
     }
@@ -374,13 +381,20 @@ impl LevelWeights {
     fn solve_lambda(&self, target: f64, start: f64) -> f64 {
         let tol = 1e-10 * target.max(1.0);
         let (mut lo, mut hi) = (start - 1e-3, start + 1e-3);
+        // Doubling steps reach any finite λ in at most ~1100 tries.
         let mut step = 1e-3;
-        while self.expected_total(lo).0 < target {
+        for _ in 0..1100 {
+            if self.expected_total(lo).0 >= target {
+                break;
+            }
             step *= 2.0;
             lo -= step;
         }
         step = 1e-3;
-        while self.expected_total(hi).0 > target {
+        for _ in 0..1100 {
+            if self.expected_total(hi).0 <= target {
+                break;
+            }
             step *= 2.0;
             hi += step;
         }
@@ -654,6 +668,22 @@ fn elbo_value(
 pub fn round_to_budget(q: &[[f64; NUM_LEVELS]], expected: &[f64], budget: u64) -> Result<Vec<u32>> {
     let n = q.len();
     check_budget(budget, n)?;
+    if expected.len() != n {
+        return Err(RelevanceError::Shape {
+            name: "expected tokens".into(),
+            found: vec![expected.len()],
+            expected: format!("[{n}] (one per posterior)"),
+        });
+    }
+    for (i, qi) in q.iter().enumerate() {
+        if let Some(k) = qi.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(RelevanceError::NonFinite {
+                name: "posterior".into(),
+                index: i * NUM_LEVELS + k,
+                value: qi[k],
+            });
+        }
+    }
     let log_q: Vec<[f64; NUM_LEVELS]> = q.iter().map(|qi| qi.map(|v| v.max(1e-300).ln())).collect();
     let mut idx: Vec<usize> = expected
         .iter()

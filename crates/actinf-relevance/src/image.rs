@@ -110,10 +110,13 @@ impl RgbImage {
         &self.pixels
     }
 
-    /// The pixel at row `y`, column `x`.
-    pub fn pixel(&self, y: usize, x: usize) -> [u8; 3] {
+    /// The pixel at row `y`, column `x` (`None` outside the image).
+    pub fn pixel(&self, y: usize, x: usize) -> Option<[u8; 3]> {
+        if y >= self.height || x >= self.width {
+            return None;
+        }
         let i = 3 * (y * self.width + x);
-        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
+        Some([self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]])
     }
 
     /// A copy of the rectangle at (`top`, `left`) of `height`×`width`
@@ -156,7 +159,8 @@ mod tests {
     fn decodes_png() {
         let img = RgbImage::decode(&png_bytes(5, 3), "t.png").unwrap();
         assert_eq!((img.width(), img.height()), (5, 3));
-        assert_eq!(img.pixel(2, 4), [4, 2, 7]);
+        assert_eq!(img.pixel(2, 4), Some([4, 2, 7]));
+        assert_eq!(img.pixel(3, 0), None);
         let again = RgbImage::decode(&img.encode_png().unwrap(), "again.png").unwrap();
         assert_eq!(again, img);
     }
@@ -207,7 +211,7 @@ mod tests {
     fn crops() {
         let img = RgbImage::decode(&png_bytes(6, 4), "t.png").unwrap();
         let c = img.crop(1, 2, 2, 3).unwrap();
-        assert_eq!(c.pixel(0, 0), [2, 1, 7]);
+        assert_eq!(c.pixel(0, 0), Some([2, 1, 7]));
         assert!(img.crop(3, 0, 2, 1).is_err());
     }
 }

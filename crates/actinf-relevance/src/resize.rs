@@ -33,7 +33,8 @@ fn torch_axis(input: usize, output: usize) -> Vec<(usize, usize, f64, f64)> {
 /// Resize one channel (row-major `height`×`width`) to `out_h`×`out_w` exactly
 /// as `torch.nn.functional.interpolate(mode="bilinear", align_corners=False,
 /// antialias=False)` does: `y = (1−wy)·((1−wx)·a + wx·b) + wy·((1−wx)·c + wx·d)`.
-pub fn torch_bilinear(
+/// Callers guarantee `src.len() == height·width` and non-zero sizes.
+pub(crate) fn torch_bilinear(
     src: &[f64],
     height: usize,
     width: usize,
