@@ -210,3 +210,39 @@ fn video_plans_every_frame_within_the_budget() {
     let (ok, _, err) = actinf(&["video", path(&d), "--budget", "25600", "--gamma", "1.5"]);
     assert!(!ok && err.contains("gamma"), "{err}");
 }
+
+#[test]
+fn faithful_mode_runs_with_an_exemplar() {
+    let (img, ex) = scene_files();
+    let (ok, out, err) = actinf(&[
+        "allocate",
+        path(&img),
+        "--budget",
+        "51200",
+        "--mode",
+        "faithful",
+        "--query-image",
+        path(&ex),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["mode"], "faithful");
+    assert_eq!(v["total"], 51200);
+
+    // A model directory is not loaded: the message says what to do instead.
+    let (ok, _, err) = actinf(&[
+        "allocate",
+        path(&img),
+        "--budget",
+        "64",
+        "--query",
+        "a red disc",
+        "--text-model",
+        "/tmp",
+    ]);
+    assert!(
+        !ok && err.contains("not implemented") && err.contains("--query-embedding"),
+        "{err}"
+    );
+}
