@@ -1,7 +1,7 @@
 //! Speed of the front end: 512×512 on one core and a 3840×2160 frame on two
 //! (goals: ≤ 2 ms and ≤ 8 ms). Parts are timed separately too.
 
-use actinf_relevance::allocation::{allocate, Budget};
+use actinf_relevance::allocation::{allocate, Budget, Precision};
 use actinf_relevance::image::RgbImage;
 use actinf_relevance::pipeline::{FrontEnd, FrontEndSettings, Query};
 use actinf_relevance::quality::{synthetic_scene, SplitMix64};
@@ -61,6 +61,23 @@ fn bench(c: &mut Criterion) {
     c.bench_function("allocation 1024 patches, 3 scorers, set precisions", |b| {
         b.iter(|| allocate(&scorers, Budget::Total(25_600), &settings.allocation).unwrap())
     });
+    let inferred: Vec<_> = scorers
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            if let Precision::Fixed(p) = s.precision {
+                s.precision = Precision::Inferred {
+                    shape: 2.0,
+                    rate: 2.0 / p,
+                };
+            }
+            s
+        })
+        .collect();
+    c.bench_function(
+        "allocation 1024 patches, 3 scorers, inferred precisions",
+        |b| b.iter(|| allocate(&inferred, Budget::Total(25_600), &settings.allocation).unwrap()),
+    );
     c.bench_function("texture 512x512 (faithful)", |b| {
         b.iter(|| faithful(&scene.image, 32).unwrap())
     });
