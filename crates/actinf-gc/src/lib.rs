@@ -12,9 +12,11 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod dem;
 pub mod dstep;
 pub mod embed;
 pub mod error;
+pub mod hierarchical;
 pub mod linearise;
 pub mod model;
 pub mod nonlinear;
