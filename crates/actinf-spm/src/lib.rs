@@ -1,0 +1,15 @@
+//! # actinf-spm
+//!
+//! Interoperability with SPM12 (MATLAB): SPM describes its models in its own
+//! terms — DEM levels whose equations of motion `f` and observers `g` are
+//! MATLAB expression text over `x`, `v` and `P` — and this crate reads those
+//! descriptions so actinf's engines can run them without MATLAB.
+//!
+//! - [`expr`]: SPM's MATLAB expression subset for `f(x, v, P)` and
+//!   `g(x, v, P)`: lexer, parser, compiler to a small instruction tape, and an
+//!   evaluator that returns values with exact first derivatives and the mixed
+//!   second derivatives DEM's E-step needs.
+
+#![warn(missing_docs)]
+
+pub mod expr;
