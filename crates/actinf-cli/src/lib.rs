@@ -10,4 +10,5 @@ pub mod demo;
 pub mod gc_spec;
 pub mod plot;
 pub mod scenario;
+pub mod spm_dem;
 pub mod vmp_model;

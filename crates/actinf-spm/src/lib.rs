@@ -9,7 +9,11 @@
 //!   `g(x, v, P)`: lexer, parser, compiler to a small instruction tape, and an
 //!   evaluator that returns values with exact first derivatives and the mixed
 //!   second derivatives DEM's E-step needs.
+//! - [`dem`]: a DEM run as SPM describes it (the model structure `M` with
+//!   `f`/`g` as expression text, the data) read into actinf-gc's
+//!   hierarchical model and inverted by its DEM, results written in SPM's layout.
 
 #![warn(missing_docs)]
 
+pub mod dem;
 pub mod expr;
