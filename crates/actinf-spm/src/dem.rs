@@ -728,3 +728,81 @@ pub fn write_dem_results(
     doc["qH"] = json!({ "h": h, "g": g, "C": c });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-state, one-output model: ẋ = P.a·x + v, y = x.
+    fn small_run() -> Value {
+        json!({
+            "scheme": "spm_DEM",
+            "model": {
+                "E": {"n": 4, "d": 2, "nE": 4, "nM": 4, "nD": 1, "linear": 1, "s": 0.5},
+                "levels": [
+                    {"l": 1, "n": 1, "m": 1, "f": "P.a*x + v", "g": "x",
+                     "x0": [0], "v0": [0], "pE": {"a": -0.5}, "pC": [[0]],
+                     "V": [[16]], "W": [[16]], "Q": [], "R": [], "xP": [[0]],
+                     "sv": 0.5, "sw": 0.5},
+                    {"l": 1, "n": 0, "m": 0, "v0": [0], "V": [[1]], "Q": []}
+                ]
+            },
+            "Y": [[0.0, 0.1, 0.3, 0.4, 0.3, 0.1, 0.0, -0.1]],
+            "U_prior_causes": [[0.0, 0.2, 0.3, 0.2, 0.0, 0.0, 0.0, 0.0]]
+        })
+    }
+
+    #[test]
+    fn a_small_run_inverts_and_writes_spm_fields() {
+        let mut doc = small_run();
+        let run = read_dem_run(&doc, Derivatives::Spm).unwrap();
+        let result = run_dem(&run).unwrap();
+        write_dem_results(&mut doc, &run, &result).unwrap();
+        assert_eq!(doc["qU"]["x1"][0].as_array().unwrap().len(), 8);
+        assert_eq!(doc["qU"]["v2"][0].as_array().unwrap().len(), 8);
+        assert_eq!(doc["qP"]["P"]["a"][0][0].as_f64(), Some(-0.5));
+        assert!(doc["F"][0].as_f64().unwrap().is_finite());
+        // Exact and SPM's finite-difference derivatives agree on a linear model.
+        let exact = run_dem(&read_dem_run(&small_run(), Derivatives::Exact).unwrap()).unwrap();
+        let gap = (&exact.states - &result.states).abs().max();
+        assert!(gap < 1e-9, "{gap}");
+    }
+
+    #[test]
+    fn a_malformed_expression_names_the_token_and_position() {
+        let mut doc = small_run();
+        doc["model"]["levels"][0]["f"] = json!("P.a*x +* v");
+        let err = read_dem_run(&doc, Derivatives::Spm).err().unwrap();
+        let text = err.to_string();
+        assert!(text.contains("model.levels[0].f"), "{text}");
+        assert!(text.contains("position 7"), "{text}");
+    }
+
+    #[test]
+    fn wrong_sizes_and_missing_fields_are_named() {
+        let mut doc = small_run();
+        doc["model"]["levels"][0]["V"] = json!([[1, 0], [0, 1]]);
+        let err = read_dem_run(&doc, Derivatives::Spm)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("model.levels[0].V") && err.contains("1 × 1"),
+            "{err}"
+        );
+        let mut doc = small_run();
+        doc.as_object_mut().unwrap().remove("Y");
+        let err = read_dem_run(&doc, Derivatives::Spm)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("`Y`") && err.contains("missing"), "{err}");
+        let mut doc = small_run();
+        doc["model"]["levels"][0]["g"] = json!("[x; x]");
+        let err = read_dem_run(&doc, Derivatives::Spm)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("gives 2 values"), "{err}");
+    }
+}
