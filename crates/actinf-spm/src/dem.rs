@@ -618,37 +618,35 @@ pub fn write_dem_results(
 ) -> Result<(), DemError> {
     let model = &run.model;
     let mut qu = Map::new();
+    let mut put = |name: String, m: &DMatrix<f64>, at: usize, len: usize| {
+        qu.insert(name, rows(&m.rows(at, len).into_owned()));
+    };
     let (mut x_at, mut v_at, mut e_at) = (0, 0, 0);
     for (i, level) in model.levels.iter().enumerate() {
         if level.states > 0 {
-            qu.insert(
-                format!("x{}", i + 1),
-                rows(&result.states.rows(x_at, level.states).into_owned()),
-            );
-            qu.insert(
+            put(format!("x{}", i + 1), &result.states, x_at, level.states);
+            put(
                 format!("w{}", i + 1),
-                rows(&result.state_errors.rows(x_at, level.states).into_owned()),
+                &result.state_errors,
+                x_at,
+                level.states,
             );
         }
         if level.causes > 0 {
-            qu.insert(
-                format!("v{}", i + 2),
-                rows(&result.causes.rows(v_at, level.causes).into_owned()),
-            );
+            put(format!("v{}", i + 2), &result.causes, v_at, level.causes);
         }
-        qu.insert(
+        put(
             format!("z{}", i + 1),
-            rows(&result.output_errors.rows(e_at, level.outputs).into_owned()),
+            &result.output_errors,
+            e_at,
+            level.outputs,
         );
         x_at += level.states;
         v_at += level.causes;
         e_at += level.outputs;
     }
-    let nc = model.top.causes;
-    qu.insert(
-        format!("z{}", model.levels.len() + 1),
-        rows(&result.output_errors.rows(e_at, nc).into_owned()),
-    );
+    let top = format!("z{}", model.levels.len() + 1);
+    put(top, &result.output_errors, e_at, model.top.causes);
     qu.insert(
         "v1_predicted_response".into(),
         rows(&result.predicted_response),
