@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod arrays;
+pub mod dem_demo;
 pub mod demo;
 pub mod gc_spec;
 pub mod plot;
