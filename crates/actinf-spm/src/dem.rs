@@ -321,13 +321,42 @@ fn square(v: &Value, at: &str, size: usize) -> Result<DMatrix<f64>, DemError> {
     Ok(m)
 }
 
+/// A precision or covariance: [`square`], and symmetric positive
+/// semi-definite (zero allowed: a fixed component may be absent).
+fn precision(v: &Value, at: &str, size: usize) -> Result<DMatrix<f64>, DemError> {
+    let m = square(v, at, size)?;
+    let scale = m.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    if let Some((i, j)) = (0..m.nrows())
+        .flat_map(|i| (0..i).map(move |j| (i, j)))
+        .find(|&(i, j)| (m[(i, j)] - m[(j, i)]).abs() > 1e-10 * scale)
+    {
+        return Err(DemError::Field {
+            field: at.to_string(),
+            reason: format!("not symmetric: entry ({i}, {j}) differs from ({j}, {i})"),
+        });
+    }
+    if m.nrows() > 0 {
+        let eig = nalgebra::SymmetricEigen::new(m.clone());
+        let low = eig.eigenvalues.min();
+        if low < -1e-10 * scale {
+            return Err(DemError::Field {
+                field: at.to_string(),
+                reason: format!(
+                    "not positive semi-definite (smallest eigenvalue {low:e}): a precision or covariance"
+                ),
+            });
+        }
+    }
+    Ok(m)
+}
+
 fn components(v: Option<&Value>, at: &str, size: usize) -> Result<Vec<DMatrix<f64>>, DemError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(j, q)| square(q, &format!("{at}[{j}]"), size))
+            .map(|(j, q)| precision(q, &format!("{at}[{j}]"), size))
             .collect(),
         Some(_) => Err(bad(at, "a list of matrices")),
     }
@@ -350,7 +379,7 @@ fn log_prior(
         });
     }
     let covariance = match cov {
-        Some(v) if k > 0 => square(v, &format!("{at}C"), k)?,
+        Some(v) if k > 0 => precision(v, &format!("{at}C"), k)?,
         _ => DMatrix::zeros(k, k),
     };
     Ok(LogPrecisionPrior { mean, covariance })
@@ -468,10 +497,16 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
             None => DMatrix::zeros(np, np),
             Some(v) => {
                 let m = json_matrix(v, &name("pC"))?;
-                if m.ncols() == 1 && m.nrows() == np && np > 1 {
+                if (m.ncols() == 1 || m.nrows() == 1) && m.len() == np && np > 1 {
+                    if let Some(i) = m.iter().position(|&x| x < 0.0) {
+                        return Err(DemError::Field {
+                            field: format!("{}[{i}]", name("pC")),
+                            reason: "a negative prior variance".into(),
+                        });
+                    }
                     DMatrix::from_diagonal(&DVector::from_column_slice(m.as_slice()))
                 } else {
-                    square(v, &name("pC"), np)?
+                    precision(v, &name("pC"), np)?
                 }
             }
         };
@@ -492,7 +527,7 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
                 if m.is_empty() {
                     DMatrix::zeros(states, states)
                 } else {
-                    square(v, &name("xP"), states)?
+                    precision(v, &name("xP"), states)?
                 }
             }
             None => DMatrix::zeros(states, states),
@@ -512,8 +547,8 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
             v0,
             parameter_mean: DVector::from_vec(pe.spm_vec()),
             parameter_covariance: pc,
-            output_precision: square(field(l, "V", &at)?, &name("V"), outputs)?,
-            state_precision: square(
+            output_precision: precision(field(l, "V", &at)?, &name("V"), outputs)?,
+            state_precision: precision(
                 l.get("W").unwrap_or(&Value::Array(vec![])),
                 &name("W"),
                 states,
@@ -534,7 +569,7 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
     let q = components(top_json.get("Q"), &format!("{at}Q"), nc)?;
     let top = CauseLevel {
         causes: nc,
-        precision: square(field(top_json, "V", &at)?, &format!("{at}V"), nc)?,
+        precision: precision(field(top_json, "V", &at)?, &format!("{at}V"), nc)?,
         log_precision: log_prior(
             top_json.get("hE"),
             top_json.get("hC"),
@@ -774,6 +809,27 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("model.levels[0].f"), "{text}");
         assert!(text.contains("position 7"), "{text}");
+    }
+
+    #[test]
+    fn a_precision_that_is_not_positive_semidefinite_is_refused() {
+        let mut doc = small_run();
+        doc["model"]["levels"][0]["W"] = json!([[-4]]);
+        let err = read_dem_run(&doc, Derivatives::Spm)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("model.levels[0].W") && err.contains("positive semi-definite"),
+            "{err}"
+        );
+        let mut doc = small_run();
+        doc["model"]["levels"][1]["V"] = json!([[-1]]);
+        let err = read_dem_run(&doc, Derivatives::Spm)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("model.levels[1].V"), "{err}");
     }
 
     #[test]
