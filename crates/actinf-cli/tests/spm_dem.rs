@@ -54,9 +54,12 @@ fn a_run_is_filled_in_with_spm_result_fields() {
     assert_eq!(r["qP"]["P"]["a"][0][0].as_f64(), Some(-0.5));
 }
 
+/// Spoils a good run.
+type Spoil = fn(&mut Value);
+
 #[test]
 fn bad_runs_exit_non_zero_with_the_field_named() {
-    let cases: [(&str, fn(&mut Value), &str); 4] = [
+    let cases: [(&str, Spoil, &str); 4] = [
         (
             "expr",
             |d| d["runs"][0]["model"]["levels"][0]["f"] = json!("P.a*x + @v"),
