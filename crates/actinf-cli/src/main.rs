@@ -4,6 +4,8 @@ use std::io::IsTerminal;
 
 use actinf_cli::{demo, gc_spec, plot, scenario, vmp_model};
 
+mod spm_cmd;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,6 +41,11 @@ enum Command {
     Demo {
         #[command(subcommand)]
         demo: Demo,
+    },
+    /// SPM12 models run as SPM runs them (see docs/spm-mdp.md).
+    Spm {
+        #[command(subcommand)]
+        command: spm_cmd::SpmCommand,
     },
 }
 
@@ -138,6 +145,7 @@ enum PomdpCommand {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Spm { command } => spm_cmd::run(command)?,
         Command::Pomdp {
             command: PomdpCommand::Run { scenario, pretty },
         } => {
