@@ -860,6 +860,24 @@ mod tests {
     }
 
     #[test]
+    fn transitions_from_counts_normalise_the_transpose_of_the_counts() {
+        // One factor, two states, one control: counts with unequal column totals.
+        let counts = Tensor::new(vec![2, 2, 1], vec![3.0, 1.0, 1.0, 1.0]).unwrap();
+        let tr = MmpTransitions::from_counts(std::slice::from_ref(&counts)).unwrap();
+        // Forward: columns of b divided by their sums (4 and 2).
+        assert_eq!(tr.forward(0, 0), &[0.75, 0.5, 0.25, 0.5]);
+        // Backward: colnorm(bᵀ) of the counts, rows of b divided by 4 and 2 ...
+        assert_eq!(tr.backward(0, 0), &[0.75, 0.5, 0.25, 0.5]);
+        // ... not colnorm(colnorm(b)ᵀ) (rows 1.25 and 0.75).
+        let plain =
+            MmpTransitions::new(&[Tensor::new(vec![2, 2, 1], tr.forward(0, 0).to_vec()).unwrap()])
+                .unwrap();
+        assert!((plain.backward(0, 0)[0] - 0.6).abs() < 1e-15);
+        let negative = Tensor::new(vec![2, 2, 1], vec![1.0, -1.0, 1.0, 1.0]).unwrap();
+        assert!(MmpTransitions::from_counts(&[negative]).is_err());
+    }
+
+    #[test]
     fn bad_inputs_are_errors() {
         let tr = two_state_model();
         let lik = vec![vec![0.9, 0.1, 0.3]];
