@@ -205,7 +205,7 @@ fn check(name: &str, reference: &Value) -> (BTreeMap<&'static str, f64>, Vec<Str
             }
             let w = worst.entry(field).or_insert(0.0);
             *w = w.max(d);
-            if !(d <= TOLERANCE) {
+            if d.is_nan() || d > TOLERANCE {
                 failures.push(format!("{name}{path} {field}: deviation {d:.3e}"));
             }
         }
