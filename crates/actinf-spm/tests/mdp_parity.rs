@@ -6,6 +6,12 @@
 //! concentration parameters to 1e-8 relative; the other outputs (F, G, H,
 //! Q, un, wn, dn, xn, vn, Fd, C_used) are held to 1e-8 absolute as well.
 //! Skipped, with a message, when `../shared` is not beside the clone.
+//!
+//! `tests/fixtures/mdp_octave_cases.json` (made by
+//! `scripts/spm_mdp_octave_cases.m` with SPM12 r7771 under GNU Octave 7.3)
+//! covers what those fixtures do not: learning of a and b, a prior over
+//! policies E, non-default settings, T = 4, and one-step policies given as U
+//! or left to SPM's default. It is committed, so that test always runs.
 
 use std::collections::BTreeMap;
 
@@ -50,7 +56,7 @@ const RESULTS: [&str; 27] = [
 ];
 
 /// Fields compared absolutely (max |ours − SPM's|).
-const ABSOLUTE: [&str; 16] = [
+const ABSOLUTE: [&str; 18] = [
     "X",
     "P",
     "R",
@@ -65,6 +71,8 @@ const ABSOLUTE: [&str; 16] = [
     "xn",
     "vn",
     "Fd",
+    "Fa",
+    "Fb",
     "C_used",
     "P_marginals",
 ];
@@ -240,6 +248,28 @@ fn one_step_policy_case_matches_spm12() {
     report("mdp_cases.json", &worst);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for field in ["X", "P", "R", "w"] {
+        assert!(worst.contains_key(field), "{field} was never compared");
+    }
+}
+
+#[test]
+fn learning_of_a_and_b_priors_over_policies_and_default_policies_match_spm12() {
+    let text = include_str!("fixtures/mdp_octave_cases.json");
+    let reference: Value = serde_json::from_str(text).expect("fixture is JSON");
+    let (worst, failures) = check("mdp_octave_cases.json", &reference);
+    report("mdp_octave_cases.json", &worst);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for field in [
+        "X",
+        "P",
+        "R",
+        "w",
+        "a_posterior",
+        "b_posterior",
+        "d_posterior",
+        "Fa",
+        "Fb",
+    ] {
         assert!(worst.contains_key(field), "{field} was never compared");
     }
 }
