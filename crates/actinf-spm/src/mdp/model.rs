@@ -36,27 +36,27 @@ impl Policies {
     }
 }
 
-/// The settings of `spm_MDP_VB_X` (SPM's defaults in brackets).
+/// The settings of `spm_MDP_VB_X`, with SPM's defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VbxSettings {
-    /// Precision of action selection `alpha` [512].
+    /// Precision of action selection `alpha` (default 512).
     pub alpha: f64,
-    /// Rate of the Gamma prior over the policy precision `beta` [1].
+    /// Rate of the Gamma prior over the policy precision `beta` (default 1).
     pub beta: f64,
-    /// Occam's window for policies `zeta` [3]: policies whose posterior
+    /// Occam's window for policies `zeta` (default 3): policies whose posterior
     /// falls below `exp(−zeta)` times the best are dropped (sequential
     /// policies only).
     pub zeta: f64,
-    /// Learning rate `eta` [1] for `a` and `b` (not `d`: SPM adds `X(:, 1)`).
+    /// Learning rate `eta` (default 1) for `a` and `b` (not `d`: SPM adds `X(:, 1)`).
     pub eta: f64,
-    /// Time constant of the gradient descent on the state marginals `tau` [4].
+    /// Time constant of the gradient descent on the state marginals `tau` (default 4).
     pub tau: f64,
-    /// Resetting of beliefs between time steps `erp` [4]: `x ← σ(ln x / erp)`.
+    /// Resetting of beliefs between time steps `erp` (default 4): `x ← σ(ln x / erp)`.
     pub erp: f64,
-    /// Variational iterations per time step `Ni` [16] (for states and for
+    /// Variational iterations per time step `Ni` (default 16) (for states and for
     /// precision).
     pub num_iter: usize,
-    /// SPM's `OPTIONS.gamma`: keep the policy precision at `1/β` [false]. With
+    /// SPM's `OPTIONS.gamma`: keep the policy precision at `1/β` (default false). With
     /// [`Policies::OneStep`] SPM switches it on itself.
     pub fixed_precision: bool,
 }
