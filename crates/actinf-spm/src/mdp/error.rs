@@ -133,3 +133,26 @@ impl MdpError {
         move |source| MdpError::Engine { context, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_prefixes_fields_and_list_positions() {
+        let e = MdpError::Missing { field: "A".into() }.within("cases[0].spec");
+        assert_eq!(e.to_string(), "cases[0].spec.A is required but missing");
+        let e = MdpError::Missing {
+            field: "[2]".into(),
+        }
+        .within("trials");
+        assert_eq!(
+            e,
+            MdpError::Missing {
+                field: "trials[2]".into()
+            }
+        );
+        let e = MdpError::Missing { field: "T".into() }.within("");
+        assert_eq!(e, MdpError::Missing { field: "T".into() });
+    }
+}

@@ -165,3 +165,52 @@ pub(crate) fn rows(rows: &[Vec<f64>]) -> Value {
 pub(crate) fn number(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nested_lists_read_row_major_and_write_back() {
+        let v = json!([[[1, 2], [3, 4], [5, 6]]]);
+        let a = nd(&v, "x").unwrap();
+        assert_eq!(a.shape, vec![1, 3, 2]);
+        assert_eq!(a.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(
+            nested(&a.shape, &a.data),
+            json!([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])
+        );
+    }
+
+    #[test]
+    fn ragged_lists_and_non_numbers_are_named() {
+        let e = nd(&json!([[1, 2], [3]]), "A[0]").unwrap_err();
+        assert_eq!(
+            e,
+            MdpError::Type {
+                field: "A[0][1]".into(),
+                expected: "a rectangular (nested) list of numbers"
+            }
+        );
+        assert!(nd(&json!([1, "2"]), "x").is_err());
+        assert_eq!(nd(&json!([]), "x").unwrap().shape, vec![0]);
+    }
+
+    #[test]
+    fn indices_are_one_based_whole_and_in_range() {
+        assert_eq!(one_based(3.0, "o", 3).unwrap(), 2);
+        for bad in [0.0, 4.0, 1.5, -1.0] {
+            assert!(matches!(
+                one_based(bad, "o", 3),
+                Err(MdpError::IndexOutOfRange { .. })
+            ));
+        }
+        let rows = index_rows(&json!([[1, 2], [2, 2]]), "u", 2, 2, &[2, 2]).unwrap();
+        assert_eq!(rows, vec![vec![0, 1], vec![1, 1]]);
+        assert!(matches!(
+            index_rows(&json!([[1, 2]]), "u", 2, 2, &[2, 2]),
+            Err(MdpError::Shape { .. })
+        ));
+    }
+}

@@ -780,3 +780,31 @@ fn check_trial(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_is_matlabs() {
+        assert_eq!(gradient(&[1.0, 4.0, 9.0, 16.0]), vec![3.0, 4.0, 6.0, 7.0]);
+        assert_eq!(gradient(&[2.0]), vec![0.0]);
+        assert!(gradient(&[]).is_empty());
+    }
+
+    #[test]
+    fn spm_norm_divides_columns_and_makes_zero_columns_uniform() {
+        // 2 × 3 row-major: columns (1, 3), (0, 0), (2, 2).
+        let n = spm_norm(&[1.0, 0.0, 2.0, 3.0, 0.0, 2.0], 2);
+        assert_eq!(n, vec![0.25, 0.5, 0.5, 0.75, 0.5, 0.5]);
+    }
+
+    #[test]
+    fn unravel_is_row_major() {
+        let mut idx = [0; 3];
+        unravel(&[2, 3, 4], 23, &mut idx);
+        assert_eq!(idx, [1, 2, 3]);
+        unravel(&[2, 3, 4], 5, &mut idx);
+        assert_eq!(idx, [0, 1, 1]);
+    }
+}
