@@ -2,14 +2,15 @@
 % spm_MDP_VB_X on three small models that exercise what the SPM12 fixtures in
 % ../shared do not: learning of a and b (with zero counts), a non-uniform
 % prior over policies E, non-default alpha, beta, zeta, eta, tau and erp,
-% T = 4 sequential policies, one-step policies given as U (three policies) and
-% SPM's default policies (no U or V: every combination of controls).
+% T = 4 sequential policies, one-step policies given as U (three policies),
+% SPM's default policies (no U or V: every combination of controls), and a
+% single policy, sequential and one-step.
 % Each case holds its spec, a single trial and a three-trial sequence
 % (concentration parameters carried from trial to trial by SPM itself), with
 % the sampled outcomes, states and actions recorded for replay.
 %
 % usage (GNU Octave 7 and SPM12 r7771; the model arrays come from Octave's
-% rand('twister', 101..103)):
+% rand('twister', 101..105)):
 %   octave --no-gui -q --eval "spm_path = '/path/to/spm12'; out = 'mdp_octave_cases.json'; source('scripts/spm_mdp_octave_cases.m')"
 % spm_path must hold spm_MDP_VB_X.m, spm_MDP_check.m and spm_MDP_G.m (from
 % toolbox/DEM) and SPM's spm_KL_dir, spm_betaln, spm_psi, spm_softmax,
@@ -103,15 +104,19 @@ function A = nrm(A)
 end
 
 cases = {};
-for which = 1:3
+for which = 1:5
   rand('twister', 100 + which); randn('state', 100 + which);
   clear mdp
   if which == 1
     Ns = [3 2]; Nu = [1 2]; No = [3 2]; T = 4; mode = 'V'; learned = {'a','b','d'}; name = 'V_learn_abd';
   elseif which == 2
     Ns = [2 2]; Nu = [2 2]; No = [3 2]; T = 3; mode = 'default'; learned = {'a','b','d'}; name = 'U_default_learn_abd';
-  else
+  elseif which == 3
     Ns = [4 3]; Nu = [2 3]; No = [4 3]; T = 3; mode = 'U'; learned = {'a','d'}; name = 'U_learn_ad';
+  elseif which == 4
+    Ns = [3 2]; Nu = [1 2]; No = [3 2]; T = 4; mode = 'V'; learned = {'a','b','d'}; name = 'V_one_policy';
+  else
+    Ns = [2 2]; Nu = [2 2]; No = [3 2]; T = 3; mode = 'U'; learned = {'a','b','d'}; name = 'U_one_policy';
   end
   for g = 1:numel(No)
     mdp.A{g} = nrm(rand([No(g) Ns]) .^ 2);
@@ -139,6 +144,7 @@ for which = 1:3
   mdp.d{2} = ones(Ns(2), 1);
   if strcmp(mode, 'V')
     Np = 6;
+    if which == 4, Np = 1; end
     V = ones(T - 1, Np, numel(Ns));
     for f = 1:numel(Ns)
       V(:, :, f) = randi(Nu(f), T - 1, Np);
@@ -147,7 +153,11 @@ for which = 1:3
     mdp.E = nrm(rand(Np, 1) + 0.2);
     mdp.alpha = 16; mdp.beta = 0.7; mdp.zeta = 5; mdp.eta = 0.5; mdp.tau = 3; mdp.erp = 2;
   elseif strcmp(mode, 'U')
-    U = zeros(1, 3, 2); U(1, :, 1) = [1 2 1]; U(1, :, 2) = [1 2 3];
+    if which == 5
+      U = zeros(1, 1, 2); U(1, 1, 1) = 2; U(1, 1, 2) = 1;
+    else
+      U = zeros(1, 3, 2); U(1, :, 1) = [1 2 1]; U(1, :, 2) = [1 2 3];
+    end
     mdp.U = U; mdp.eta = 2; mdp.alpha = 8;
   end
   mdp.T = T;
