@@ -45,7 +45,7 @@ BENCHES = {
     "dem_triple": "spm_dem/triple_estimation",
     "lap_dual": "spm_lap/convolution_lap",
     "lap_dstep": "spm_lap/convolution_dstep",
-    "mdp_trial": "spm_mdp/tmaze_trial",
+    "mdp_trial": "spm_mdp_vb_x/tmaze_trial",
     # extra cases (--all)
     "dem_triple_fixed": "spm_dem/triple_fixed",
     "dem_lorenz": "spm_dem/lorenz",

@@ -2,7 +2,9 @@
 
 use std::io::IsTerminal;
 
-use actinf_cli::{dem_demo, demo, gc_spec, plot, scenario, spm_dem, vmp_model};
+use actinf_cli::{dem_demo, demo, gc_spec, plot, scenario, vmp_model};
+
+mod spm_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,28 +37,15 @@ enum Command {
         #[command(subcommand)]
         command: GcCommand,
     },
-    /// SPM12 interop: run SPM's model descriptions.
-    Spm {
-        #[command(subcommand)]
-        command: SpmCommand,
-    },
     /// Built-in demonstrations.
     Demo {
         #[command(subcommand)]
         demo: Demo,
     },
-}
-
-#[derive(Subcommand)]
-enum SpmCommand {
-    /// Run the DEM runs of an SPM12 fixture-format file (`spm_DEM`) from
-    /// their inputs and print the document with the results filled in.
-    Dem {
-        /// The file (see docs/spm-dem.md).
-        file: PathBuf,
-        /// Pretty-print the JSON.
-        #[arg(long)]
-        pretty: bool,
+    /// SPM12 models run as SPM runs them (docs/spm-dem.md, docs/spm-mdp.md).
+    Spm {
+        #[command(subcommand)]
+        command: spm_cmd::SpmCommand,
     },
 }
 
@@ -158,6 +147,7 @@ enum PomdpCommand {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Spm { command } => spm_cmd::run(command)?,
         Command::Pomdp {
             command: PomdpCommand::Run { scenario, pretty },
         } => {
@@ -186,21 +176,6 @@ fn run(cli: Cli) -> Result<()> {
                 serde_json::to_string_pretty(&report)?
             } else {
                 serde_json::to_string(&report)?
-            };
-            println!("{out}");
-        }
-        Command::Spm {
-            command: SpmCommand::Dem { file, pretty },
-        } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let mut doc: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", file.display()))?;
-            spm_dem::run_document(&mut doc).with_context(|| format!("in {}", file.display()))?;
-            let out = if pretty {
-                serde_json::to_string_pretty(&doc)?
-            } else {
-                serde_json::to_string(&doc)?
             };
             println!("{out}");
         }
