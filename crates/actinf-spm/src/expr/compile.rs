@@ -544,7 +544,11 @@ impl<'s> Compiler<'s> {
 
     // ----- matrix literals -----------------------------------------------------
 
-    fn matrix(&mut self, rows: &[Vec<Node>], end: Option<usize>) -> Result<Val, ExprError> {
+    fn matrix(
+        &mut self,
+        rows: &[Vec<(usize, Node)>],
+        end: Option<usize>,
+    ) -> Result<Val, ExprError> {
         let mut parts: Vec<Val> = Vec::new();
         // per row: (rows of the row, its blocks as (part, cols))
         let mut block_rows: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
@@ -554,7 +558,7 @@ impl<'s> Compiler<'s> {
             let mut blocks = Vec::new();
             let mut width = 0;
             let mut first_pos = 0;
-            for element in row {
+            for (start, element) in row {
                 let val = self.val(element, end)?;
                 let shape = self.shape(&val);
                 if shape == (0, 0) {
@@ -563,12 +567,12 @@ impl<'s> Compiler<'s> {
                 match height {
                     None => {
                         height = Some(shape.0);
-                        first_pos = element.pos;
+                        first_pos = *start;
                     }
                     Some(h) if h != shape.0 => {
                         return Err(ExprError::DimensionMismatch {
                             op: "horizontal concatenation",
-                            pos: element.pos,
+                            pos: *start,
                             left: (h, width),
                             right: shape,
                         })

@@ -83,8 +83,9 @@ pub(crate) enum NodeKind {
     Transpose(Box<Node>),
     /// `start:stop` or `start:step:stop`.
     Range(Box<Node>, Option<Box<Node>>, Box<Node>),
-    /// `[...]`: rows of elements (empty rows dropped).
-    Matrix(Vec<Vec<Node>>),
+    /// `[...]`: rows of elements, each with the position where it starts
+    /// (empty rows dropped).
+    Matrix(Vec<Vec<(usize, Node)>>),
 }
 
 /// A parsed expression: nothing (the empty text, SPM's "no output") or a tree.
@@ -465,7 +466,7 @@ impl<'a> Parser<'a> {
     /// A matrix literal after `[`, up to and including `]`.
     fn matrix(&mut self, pos: usize) -> Result<Node, ExprError> {
         self.contexts.push(Context::Bracket);
-        let mut rows: Vec<Vec<Node>> = vec![Vec::new()];
+        let mut rows: Vec<Vec<(usize, Node)>> = vec![Vec::new()];
         // whether the last thing read was an element (so a separator may follow)
         let mut after_element = false;
         loop {
@@ -502,8 +503,11 @@ impl<'a> Parser<'a> {
                             self.unexpected(token, "`,`, `;`, `]` or whitespace between elements")
                         );
                     }
+                    let start = token.pos;
                     let element = self.expr()?;
-                    rows.last_mut().expect("rows is never empty").push(element);
+                    rows.last_mut()
+                        .expect("rows is never empty")
+                        .push((start, element));
                     after_element = true;
                 }
             }
