@@ -148,6 +148,8 @@ pub(crate) fn div(d: Dims, out: &mut [f64], a: &[f64], b: &[f64], scratch: &mut 
     let r = 1.0 / b[0];
     chain(d, scratch, b, r, -r * r, 2.0 * r * r * r);
     mul(d, out, a, scratch);
+    // the value as plain division gives it, so every order agrees bit for bit
+    out[0] = a[0] / b[0];
 }
 
 /// Elementwise functions of one argument.

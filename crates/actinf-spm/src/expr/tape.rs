@@ -352,22 +352,56 @@ pub(crate) fn elementwise(
     }
 }
 
-/// `out = x ^ y` for jets: with a constant exponent by the power rule
-/// (defined for negative bases), otherwise as `exp(y · log x)`.
-fn pow(d: Dims, out: &mut [f64], x: &[f64], y: &[f64], scratch: &mut [f64]) {
-    let w = d.w;
-    if y[1..].iter().all(|t| *t == 0.0) {
-        let (f0, f1, f2) = Fun::PowConst(y[0]).eval(x[0]);
-        jet::chain(d, out, x, f0, f1, f2);
+/// `out = x ^ y` for jets, by the two-variable chain rule with the partials
+/// of `x^y`. A term whose tangent is zero is skipped rather than multiplied,
+/// so a negative base with an exponent that does not vary gives the power
+/// rule's finite derivatives (not `NaN` from `log x`), and every [`Order`]
+/// gives the same numbers for the derivatives they share.
+///
+/// [`Order`]: crate::expr::Order
+fn pow(d: Dims, out: &mut [f64], x: &[f64], y: &[f64], _scratch: &mut [f64]) {
+    let (x0, y0) = (x[0], y[0]);
+    let (f0, fx, fxx) = Fun::PowConst(y0).eval(x0);
+    out[0] = f0;
+    if d.w == 1 {
         return;
     }
-    let (log_x, rest) = scratch.split_at_mut(w);
-    let product = &mut rest[..w];
-    let (l0, l1, l2) = Fun::Log.eval(x[0]);
-    jet::chain(d, log_x, x, l0, l1, l2);
-    jet::mul(d, product, log_x, y);
-    let (e0, e1, e2) = Fun::Exp.eval(product[0]);
-    jet::chain(d, out, product, e0, e1, e2);
+    let exponent_varies = y[1..].iter().any(|t| *t != 0.0);
+    if !exponent_varies {
+        jet::chain(d, out, x, f0, fx, fxx);
+        return;
+    }
+    let ln = x0.ln();
+    let fy = f0 * ln;
+    let fyy = fy * ln;
+    let fxy = x0.powf(y0 - 1.0) * (1.0 + y0 * ln);
+    let term = |partial: f64, tangent: f64| {
+        if tangent == 0.0 {
+            0.0
+        } else {
+            partial * tangent
+        }
+    };
+    let c0 = 1 + d.na + d.nb;
+    for k in 1..c0 {
+        out[k] = term(fx, x[k]) + term(fy, y[k]);
+    }
+    if d.na == 0 || d.nb == 0 {
+        return;
+    }
+    let (na, nb) = (d.na, d.nb);
+    for i in 0..na {
+        let (xa, ya) = (x[1 + i], y[1 + i]);
+        for j in 0..nb {
+            let (xb, yb) = (x[1 + na + j], y[1 + na + j]);
+            let k = c0 + i * nb + j;
+            out[k] = term(fx, x[k])
+                + term(fy, y[k])
+                + term(fxx, xa * xb)
+                + term(fxy, xa * yb + ya * xb)
+                + term(fyy, ya * yb);
+        }
+    }
 }
 
 /// `out = a * b` (matrix product).
