@@ -227,3 +227,35 @@ fn one_workspace_serves_several_expressions() {
         assert_eq!(b.value(&x, &v, &p, &mut ws).unwrap()[0], 11.0);
     }
 }
+
+#[test]
+fn a_workspace_switches_between_a_parameter_basis_and_the_identity() {
+    use actinf_spm::expr::{Derivatives, Order};
+    use nalgebra::DMatrix;
+    let pe = Param::column(vec![18.0, -4.0, 46.92]);
+    let sig = Signature::columns(3, 1, pe.layout());
+    let f = CompiledExpr::compile(
+        "[-P(1) P(1) 0; (P(3)-x(3)) -1 -x(1); x(2) x(1) P(2)]*x/32;",
+        &sig,
+    )
+    .unwrap();
+    let (x, v, p) = ([1.0, 1.0, 16.0], [0.0], pe.spm_vec());
+    // a basis as wide as P: the same jet sizes as the identity
+    let u = DMatrix::from_row_slice(3, 3, &[0.5, 1.0, 0.0, 0.0, 2.0, 1.0, 1.0, 0.0, -1.0]);
+    for order in [Order::Jacobians, Order::MixedSecond] {
+        let mut shared = Workspace::new();
+        let (mut a, mut b, mut fresh) =
+            (Derivatives::new(), Derivatives::new(), Derivatives::new());
+        f.evaluate(&x, &v, &p, Some(&u), order, &mut shared, &mut a)
+            .unwrap();
+        f.evaluate(&x, &v, &p, None, order, &mut shared, &mut b)
+            .unwrap();
+        f.evaluate(&x, &v, &p, None, order, &mut Workspace::new(), &mut fresh)
+            .unwrap();
+        assert_eq!(b, fresh);
+        assert!((&a.dp - &fresh.dp * &u).amax() < 1e-15);
+        f.evaluate(&x, &v, &p, Some(&u), order, &mut shared, &mut b)
+            .unwrap();
+        assert_eq!(a, b);
+    }
+}

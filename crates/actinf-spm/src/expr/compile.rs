@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::error::ExprError;
-use super::jet::{Dims, Fun};
+use super::jet::{Act, Dims, Fun};
 use super::params::{LayoutNode, ParamLayout};
 use super::parser::{BinOp, Node, NodeKind, Parsed};
 use super::tape::{self, ElOp, Input, Inst, Program, Shape};
@@ -273,7 +273,13 @@ impl<'s> Compiler<'s> {
         match a {
             Val::Const(m) => {
                 let mut out = Mat::filled(cols, rows, 0.0);
-                tape::transpose(1, (rows, cols), &m.data, &mut out.data);
+                tape::transpose(
+                    Dims::value(),
+                    (rows, cols),
+                    &m.data,
+                    Act::default(),
+                    &mut out.data,
+                );
                 Val::Const(out)
             }
             Val::Reg(src) => {
@@ -327,7 +333,13 @@ impl<'s> Compiler<'s> {
                 let out = (sa.0, sb.1);
                 if let (Val::Const(ma), Val::Const(mb)) = (&a, &b) {
                     let mut m = Mat::filled(out.0, out.1, 0.0);
-                    tape::matmul(Dims::value(), sa, &ma.data, sb, &mb.data, &mut m.data);
+                    let none = Act::default();
+                    tape::matmul(
+                        Dims::value(),
+                        (sa, &ma.data, none),
+                        (sb, &mb.data, none),
+                        &mut m.data,
+                    );
                     return Ok(Val::Const(m));
                 }
                 let (ra, rb) = (self.materialize(a), self.materialize(b));
@@ -402,17 +414,12 @@ impl<'s> Compiler<'s> {
         if let (Val::Const(ma), Val::Const(mb)) = (&a, &b) {
             let mut m = Mat::filled(out.0, out.1, 0.0);
             let mut scratch = [0.0; 2];
-            tape::elementwise(
-                Dims::value(),
-                op,
-                sa,
-                &ma.data,
-                sb,
-                &mb.data,
-                out,
-                &mut m.data,
-                &mut scratch,
+            let none = Act::default();
+            let operands = (
+                (sa, ma.data.as_slice(), none),
+                (sb, mb.data.as_slice(), none),
             );
+            tape::elementwise(Dims::value(), op, operands, out, &mut m.data, &mut scratch);
             return Ok(Val::Const(m));
         }
         let (ra, rb) = (self.materialize(a), self.materialize(b));
@@ -677,7 +684,14 @@ impl<'s> Compiler<'s> {
                 Ok(match a {
                     Val::Const(m) => {
                         let mut s = Mat::filled(out.0, out.1, 0.0);
-                        tape::sum(1, (rows, cols), &m.data, dim, &mut s.data);
+                        tape::sum(
+                            Dims::value(),
+                            (rows, cols),
+                            &m.data,
+                            Act::default(),
+                            dim,
+                            &mut s.data,
+                        );
                         Val::Const(s)
                     }
                     Val::Reg(src) => {

@@ -146,8 +146,10 @@ impl Derivatives {
 pub struct Workspace {
     buf: Vec<f64>,
     scratch: Vec<f64>,
-    /// Expression id and jet sizes the buffer is laid out for.
-    prepared: Option<(u64, Dims)>,
+    /// Which parts of each register's jets may be nonzero.
+    acts: Vec<jet::Act>,
+    /// Expression id, jet sizes and seeding the buffer is laid out for.
+    prepared: Option<(u64, Dims, [Seed; 3])>,
 }
 
 impl Workspace {
@@ -382,13 +384,14 @@ impl CompiledExpr {
                 });
             }
         }
-        if ws.prepared != Some((self.id, d)) {
+        if ws.prepared != Some((self.id, d, seeds)) {
             ws.buf.clear();
             ws.buf.resize(self.program.n_jets * d.w, 0.0);
             ws.scratch.clear();
-            ws.scratch.resize(2 * d.w, 0.0);
+            ws.scratch.resize(d.w, 0.0);
             self.program.init_consts(d, &mut ws.buf);
-            ws.prepared = Some((self.id, d));
+            ws.acts = self.program.activities(seeds);
+            ws.prepared = Some((self.id, d, seeds));
         }
         let inputs = tape::Inputs {
             x,
@@ -397,7 +400,8 @@ impl CompiledExpr {
             seeds,
             p_basis,
         };
-        self.program.run(d, &inputs, &mut ws.buf, &mut ws.scratch);
+        self.program
+            .run(d, &inputs, &ws.acts, &mut ws.buf, &mut ws.scratch);
         Ok(match self.program.output {
             Some(reg) => {
                 let r = self.program.regs[reg];
