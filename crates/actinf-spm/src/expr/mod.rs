@@ -327,32 +327,30 @@ impl CompiledExpr {
         out.dxp.iter_mut().for_each(|m| resize(m, n, n_x));
         out.dvp.iter_mut().for_each(|m| resize(m, n, n_v));
 
+        let w = d.w;
         let p_first = if second { 1 + d.na } else { 1 + n_x + n_v };
         let c0 = 1 + d.na + d.nb;
-        for (k, e) in jets.chunks_exact(d.w).enumerate() {
-            out.value[k] = e[0];
-            if with_states {
-                for i in 0..n_x {
-                    out.dx[(k, i)] = e[1 + i];
-                }
-                for i in 0..n_v {
-                    out.dv[(k, i)] = e[1 + n_x + i];
+        // column `col` of an n-row output from jet component `component(col)`
+        let fill = |m: &mut [f64], component: &dyn Fn(usize) -> usize| {
+            for (col, column) in m.chunks_exact_mut(n.max(1)).enumerate() {
+                let c = component(col);
+                for (k, value) in column.iter_mut().enumerate() {
+                    *value = jets[k * w + c];
                 }
             }
-            if with_params {
-                for j in 0..n_q {
-                    out.dp[(k, j)] = e[p_first + j];
-                }
-            }
-            if second {
-                for j in 0..n_q {
-                    for i in 0..n_x {
-                        out.dxp[j][(k, i)] = e[c0 + i * n_q + j];
-                    }
-                    for i in 0..n_v {
-                        out.dvp[j][(k, i)] = e[c0 + (n_x + i) * n_q + j];
-                    }
-                }
+        };
+        fill(out.value.as_mut_slice(), &|_| 0);
+        if with_states {
+            fill(out.dx.as_mut_slice(), &|i| 1 + i);
+            fill(out.dv.as_mut_slice(), &|i| 1 + n_x + i);
+        }
+        if with_params {
+            fill(out.dp.as_mut_slice(), &|j| p_first + j);
+        }
+        if second {
+            for (j, (dxp, dvp)) in out.dxp.iter_mut().zip(out.dvp.iter_mut()).enumerate() {
+                fill(dxp.as_mut_slice(), &|i| c0 + i * n_q + j);
+                fill(dvp.as_mut_slice(), &|i| c0 + (n_x + i) * n_q + j);
             }
         }
         Ok(())
