@@ -4,7 +4,9 @@
 
 mod expr_support;
 
-use actinf_spm::expr::{CompiledExpr, Param, ParamLayout, Signature, Workspace};
+use actinf_spm::expr::{
+    CompiledExpr, ExprError, LevelFunctions, Param, ParamLayout, Signature, Workspace,
+};
 use expr_support::{check_derivatives, fixtures_dir, read_fixture};
 use nalgebra::{DMatrix, DVector};
 use rand::rngs::StdRng;
@@ -261,4 +263,24 @@ fn every_fixture_level_compiles_evaluates_and_differentiates() {
         }
     }
     assert!(checked >= 5, "SPM predictions compared on {checked} runs");
+}
+
+#[test]
+fn level_functions_compile_f_and_g_together() {
+    let pe = convolution_pe();
+    let level = LevelFunctions::compile("P.f*x + P.h*v", "P.g*x", 2, 1, &pe).unwrap();
+    assert_eq!(level.p0, pe.spm_vec());
+    assert_eq!(level.layout.len(), 14);
+    assert_eq!(level.g.output_len(), 4);
+    let top =
+        LevelFunctions::compile("sparse(0,1)", "", 0, 0, &Param::from_rows(&[]).unwrap()).unwrap();
+    assert!(top.g.is_empty());
+    assert_eq!(
+        LevelFunctions::compile("P.g*x", "P.g*x", 2, 1, &pe),
+        Err(ExprError::OutputLength {
+            what: "f",
+            expected: 2,
+            found: 4
+        })
+    );
 }

@@ -410,6 +410,52 @@ impl CompiledExpr {
     }
 }
 
+/// One DEM level's equations compiled together, as `spm_DEM_M_set` makes
+/// them: `f` and `g` over the level's states `x` (`n_x`-vector), the causes
+/// `v` coming from the level above (`n_v`-vector) and the parameters `P`
+/// laid out as the level's `pE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelFunctions {
+    /// `dx/dt = f(x, v, P)`: one value per state.
+    pub f: CompiledExpr,
+    /// `y = g(x, v, P)`: the level's output (empty on the top level).
+    pub g: CompiledExpr,
+    /// `spm_vec(pE)`, the point DEM expands the parameters around.
+    pub p0: Vec<f64>,
+    /// The layout of `P`.
+    pub layout: ParamLayout,
+}
+
+impl LevelFunctions {
+    /// Compiles a level's `f` and `g` texts. `f` must give `n_x` values
+    /// ([`ExprError::OutputLength`] otherwise), as SPM checks.
+    pub fn compile(
+        f: &str,
+        g: &str,
+        n_x: usize,
+        n_v: usize,
+        pe: &Param,
+    ) -> Result<Self, ExprError> {
+        let layout = pe.layout();
+        let signature = Signature::columns(n_x, n_v, layout.clone());
+        let f = CompiledExpr::compile(f, &signature)?;
+        if f.output_len() != n_x {
+            return Err(ExprError::OutputLength {
+                what: "f",
+                expected: n_x,
+                found: f.output_len(),
+            });
+        }
+        let g = CompiledExpr::compile(g, &signature)?;
+        Ok(LevelFunctions {
+            f,
+            g,
+            p0: pe.spm_vec(),
+            layout,
+        })
+    }
+}
+
 fn resize(m: &mut DMatrix<f64>, rows: usize, cols: usize) {
     if m.shape() != (rows, cols) {
         *m = DMatrix::zeros(rows, cols);
