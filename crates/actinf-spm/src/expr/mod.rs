@@ -161,6 +161,9 @@ impl Workspace {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
+/// The step of SPM's finite differences, `exp(-8)` (`spm_diff`'s default).
+pub const SPM_DIFF_STEP: f64 = 0.00033546262790251185;
+
 /// An SPM expression compiled for given shapes of `x`, `v` and `P`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledExpr {
@@ -353,6 +356,110 @@ impl CompiledExpr {
                 fill(dvp.as_mut_slice(), &|i| c0 + (n_x + i) * n_q + j);
             }
         }
+        Ok(())
+    }
+
+    /// The same quantities as [`CompiledExpr::evaluate`], but by SPM's own
+    /// finite differences (`spm_diff`): one-sided, step
+    /// [`SPM_DIFF_STEP`] = `exp(-8)`, the Jacobian column `i` being
+    /// `(f(x + dx·eᵢ) − f(x)) / dx` (likewise for `v`, and for `P` along each
+    /// basis column `uⱼ`: `(f(P + dx·uⱼ) − f(P)) / dx`), and the mixed second
+    /// derivatives the same difference of those Jacobians, as
+    /// `spm_diff(…, [2 4])` computes them. For an `spm` compatibility mode:
+    /// on a nonlinear `f` these differ from the exact derivatives by about
+    /// `dx · f″`, and SPM's numbers carry that error.
+    ///
+    /// SPM perturbs `pE + U(q + dx·eⱼ)` where this perturbs `p + dx·uⱼ`
+    /// with `p = pE + U q`: the same up to rounding of `p` (about `1e-16·|p|/dx`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate_spm_diff(
+        &self,
+        x: &[f64],
+        v: &[f64],
+        p: &[f64],
+        p_basis: Option<&DMatrix<f64>>,
+        order: Order,
+        ws: &mut Workspace,
+        out: &mut Derivatives,
+    ) -> Result<(), ExprError> {
+        let dx = SPM_DIFF_STEP;
+        let n = self.output_len();
+        let (n_x, n_v) = (self.n_x, self.n_v);
+        let n_q = match p_basis {
+            Some(u) if u.nrows() != self.n_p => {
+                return Err(ExprError::InputLength {
+                    input: "rows of the parameter basis",
+                    expected: self.n_p,
+                    found: u.nrows(),
+                })
+            }
+            Some(u) => u.ncols(),
+            None => self.n_p,
+        };
+        let with_states = order != Order::Value;
+        let with_params = matches!(order, Order::Jacobians | Order::MixedSecond);
+        let second = order == Order::MixedSecond;
+        let f0 = self.value(x, v, p, ws)?;
+
+        // forward differences of f in each element of x and of v
+        let state_jacobians = |p: &[f64], f0: &DVector<f64>, ws: &mut Workspace| {
+            let mut jx = DMatrix::zeros(n, n_x);
+            let mut jv = DMatrix::zeros(n, n_v);
+            let mut xi = x.to_vec();
+            for i in 0..n_x {
+                xi[i] = x[i] + dx;
+                jx.set_column(i, &((self.value(&xi, v, p, ws)? - f0) / dx));
+                xi[i] = x[i];
+            }
+            let mut vi = v.to_vec();
+            for i in 0..n_v {
+                vi[i] = v[i] + dx;
+                jv.set_column(i, &((self.value(x, &vi, p, ws)? - f0) / dx));
+                vi[i] = v[i];
+            }
+            Ok::<_, ExprError>((jx, jv))
+        };
+        let perturbed = |j: usize| -> Vec<f64> {
+            match p_basis {
+                Some(u) => p
+                    .iter()
+                    .zip(u.column(j).iter())
+                    .map(|(pi, uij)| pi + uij * dx)
+                    .collect(),
+                None => {
+                    let mut q = p.to_vec();
+                    q[j] += dx;
+                    q
+                }
+            }
+        };
+
+        let (jx, jv) = if with_states {
+            state_jacobians(p, &f0, ws)?
+        } else {
+            (DMatrix::zeros(n, 0), DMatrix::zeros(n, 0))
+        };
+        let mut jp = DMatrix::zeros(n, if with_params { n_q } else { 0 });
+        let mut jxp = Vec::new();
+        let mut jvp = Vec::new();
+        if with_params {
+            for j in 0..n_q {
+                let pj = perturbed(j);
+                let fj = self.value(x, v, &pj, ws)?;
+                jp.set_column(j, &((&fj - &f0) / dx));
+                if second {
+                    let (jxj, jvj) = state_jacobians(&pj, &fj, ws)?;
+                    jxp.push((jxj - &jx) / dx);
+                    jvp.push((jvj - &jv) / dx);
+                }
+            }
+        }
+        out.value = f0;
+        out.dx = jx;
+        out.dv = jv;
+        out.dp = jp;
+        out.dxp = jxp;
+        out.dvp = jvp;
         Ok(())
     }
 
