@@ -8,8 +8,10 @@
 //! value is a hyper-dual "jet" (see the `jet` module) so one pass gives the
 //! value, the Jacobians in `vec(x)`, `vec(v)` and `vec(P)` and, for DEM's
 //! E-step, the mixed second derivatives `∂²f/∂x∂P` and `∂²f/∂v∂P`. SPM itself
-//! uses finite differences (`spm_diff`); the exact derivatives agree with them
-//! to the accuracy of SPM's step, and differ from them by that much.
+//! uses one-sided finite differences (`spm_diff`), which differ from the
+//! exact derivatives by about their step times the curvature;
+//! [`CompiledExpr::evaluate_spm_diff`] reproduces them for an `spm`
+//! compatibility mode.
 //!
 //! The subset, errors and positions are documented in `docs/spm-expressions.md`.
 //! In short: numbers, `x`, `v`, `P`, `P.name` (nested), `pi`, `eps`, matrix

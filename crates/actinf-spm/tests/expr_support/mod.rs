@@ -233,12 +233,7 @@ pub fn check_derivatives(expr: &CompiledExpr, x: &[f64], v: &[f64], p: &[f64], r
     assert_eq!(states.dx, second.dx);
     assert_eq!(first.dv, second.dv);
     assert_eq!(states.dv, second.dv);
-    assert_close(
-        &format!("{}: dp by order", expr.text()),
-        &first.dp,
-        &second.dp,
-        1e-14,
-    );
+    assert_eq!(first.dp, second.dp, "{}: dp by order", expr.text());
 
     let mut worst = 0.0_f64;
     let t = expr.text();
