@@ -285,7 +285,7 @@ impl<'s> Compiler<'s> {
             Val::Reg(src) => {
                 if rows == 1 || cols == 1 {
                     // a vector's transpose is the same data with a new shape
-                    return Val::Reg(self.prog.alias(src, (cols, rows)));
+                    return Val::Reg(self.prog.alias(src, (cols, rows), 0));
                 }
                 let dst = self.prog.alloc((cols, rows));
                 self.prog.insts.push(Inst::Transpose { src, dst });
@@ -378,8 +378,11 @@ impl<'s> Compiler<'s> {
                         pos,
                     });
                 }
-                let mut result = Val::Const(identity(sa.0, sa.0));
-                for _ in 0..exponent as usize {
+                if exponent == 0.0 {
+                    return Ok(Val::Const(identity(sa.0, sa.0)));
+                }
+                let mut result = a.clone();
+                for _ in 1..exponent as usize {
                     result = self.binary(BinOp::MatMul, result, a.clone(), pos)?;
                 }
                 Ok(result)
@@ -450,11 +453,15 @@ impl<'s> Compiler<'s> {
             });
         }
         if let [Val::Reg(src)] = parts {
-            // selecting every element in order needs no instruction
-            let (rows, cols) = self.shape(&parts[0]);
-            let in_order = sources.iter().enumerate().all(|(k, (_, idx))| *idx == k);
-            if in_order && sources.len() == rows * cols {
-                return Val::Reg(self.prog.alias(*src, shape));
+            // a run of consecutive elements (x(2), P(3,:), x(2:3), A(:,2),
+            // x(:)) is a view of the register: no instruction, no copy
+            let first = sources.first().map_or(0, |(_, idx)| *idx);
+            let consecutive = sources
+                .iter()
+                .enumerate()
+                .all(|(k, (_, idx))| *idx == first + k);
+            if consecutive {
+                return Val::Reg(self.prog.alias(*src, shape, first));
             }
         }
         let regs: Vec<usize> = parts.iter().map(|p| self.materialize(p.clone())).collect();

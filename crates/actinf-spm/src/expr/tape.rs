@@ -154,11 +154,11 @@ impl Program {
         self.regs.len() - 1
     }
 
-    /// A register that reads the data of `src` with another shape of the
-    /// same size (no copy, never written).
-    pub(crate) fn alias(&mut self, src: usize, (rows, cols): Shape) -> usize {
-        let offset = self.regs[src].offset;
-        debug_assert_eq!(rows * cols, self.regs[src].len());
+    /// A register that views `rows × cols` consecutive elements of `src`
+    /// from element `start` on (no copy, never written).
+    pub(crate) fn alias(&mut self, src: usize, (rows, cols): Shape, start: usize) -> usize {
+        debug_assert!(start + rows * cols <= self.regs[src].len());
+        let offset = self.regs[src].offset + start;
         let root = self.regs[src].alias_of.unwrap_or(src);
         self.regs.push(Reg {
             rows,
