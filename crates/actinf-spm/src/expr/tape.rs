@@ -349,6 +349,10 @@ fn load(
     total: usize,
 ) {
     let w = d.w;
+    if w == 1 {
+        out.copy_from_slice(data);
+        return;
+    }
     for (k, value) in data.iter().enumerate() {
         // the other components are zero and stay zero (see `Program::run`)
         let e = &mut out[k * w..(k + 1) * w];
@@ -396,6 +400,9 @@ pub(crate) fn elementwise(
     scratch: &mut [f64],
 ) {
     let w = d.w;
+    if w == 1 {
+        return elementwise_values(op, (sa, a), (sb, b), so, out);
+    }
     let act = aa.union(ba);
     let same = sa == so && sb == so;
     for j in 0..so.1 {
@@ -414,6 +421,42 @@ pub(crate) fn elementwise(
                 ElOp::Mul => jet::mul(d, o, x, aa, y, ba),
                 ElOp::Div => jet::div(d, o, x, aa, y, ba, &mut scratch[..w]),
                 ElOp::Pow => pow(d, o, (x, aa), (y, ba)),
+            }
+        }
+    }
+}
+
+/// [`elementwise`] on plain numbers: one tight loop per operation.
+fn elementwise_values(
+    op: ElOp,
+    (sa, a): (Shape, &[f64]),
+    (sb, b): (Shape, &[f64]),
+    so: Shape,
+    out: &mut [f64],
+) {
+    let apply = |x: f64, y: f64| match op {
+        ElOp::Add => x + y,
+        ElOp::Sub => x - y,
+        ElOp::Mul => x * y,
+        ElOp::Div => x / y,
+        ElOp::Pow => Fun::PowConst(y).eval(x).0,
+    };
+    if sa == so && sb == so {
+        for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+            *o = apply(*x, *y);
+        }
+    } else if sb == (1, 1) {
+        for (o, x) in out.iter_mut().zip(a) {
+            *o = apply(*x, b[0]);
+        }
+    } else if sa == (1, 1) {
+        for (o, y) in out.iter_mut().zip(b) {
+            *o = apply(a[0], *y);
+        }
+    } else {
+        for j in 0..so.1 {
+            for i in 0..so.0 {
+                out[i + j * so.0] = apply(a[expand_index(sa, i, j)], b[expand_index(sb, i, j)]);
             }
         }
     }
@@ -473,6 +516,14 @@ fn pow(d: Dims, out: &mut [f64], (x, xa): (&[f64], Act), (y, ya): (&[f64], Act))
 pub(crate) fn matmul(d: Dims, (sa, a, aa): Operand, (sb, b, ba): Operand, out: &mut [f64]) {
     let w = d.w;
     let (n, inner, m) = (sa.0, sa.1, sb.1);
+    if w == 1 {
+        for j in 0..m {
+            for i in 0..n {
+                out[i + j * n] = (0..inner).map(|k| a[i + k * n] * b[k + j * inner]).sum();
+            }
+        }
+        return;
+    }
     let range = d.active(aa.union(ba));
     for j in 0..m {
         for i in 0..n {
