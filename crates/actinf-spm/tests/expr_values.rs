@@ -259,3 +259,18 @@ fn a_workspace_switches_between_a_parameter_basis_and_the_identity() {
         assert_eq!(a, b);
     }
 }
+
+#[test]
+fn a_workspace_keeps_a_bounded_number_of_prepared_expressions() {
+    let (sig, x, v, p) = setup();
+    // more expressions than slots, cycled: results stay right as slots are reused
+    let exprs: Vec<CompiledExpr> = (0..Workspace::SLOTS + 3)
+        .map(|k| CompiledExpr::compile(&format!("x(1) + {k}"), &sig).unwrap())
+        .collect();
+    let mut ws = Workspace::new();
+    for _ in 0..3 {
+        for (k, e) in exprs.iter().enumerate() {
+            assert_eq!(e.value(&x, &v, &p, &mut ws).unwrap()[0], 1.0 + k as f64);
+        }
+    }
+}

@@ -142,19 +142,32 @@ impl Derivatives {
 }
 
 /// Scratch memory for evaluation; reuse one per thread to evaluate without
-/// allocating. A workspace may serve several expressions (it re-initialises
-/// itself when the expression or the [`Order`] changes).
+/// allocating. A workspace serves several expressions and orders: it keeps
+/// a buffer for each of the last [`Workspace::SLOTS`] (expression, order,
+/// parameter directions) it was used with, so alternating between a level's
+/// `f` and `g`, or between D-step and E-step orders, allocates nothing after
+/// the first calls.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
+    /// Most recently prepared first.
+    slots: Vec<Slot>,
+}
+
+/// One expression's buffers, laid out for one jet size and seeding.
+#[derive(Debug, Clone)]
+struct Slot {
+    /// Expression id, jet sizes and seeding.
+    key: (u64, Dims, [Seed; 3]),
     buf: Vec<f64>,
     scratch: Vec<f64>,
     /// Which parts of each register's jets may be nonzero.
     acts: Vec<jet::Act>,
-    /// Expression id, jet sizes and seeding the buffer is laid out for.
-    prepared: Option<(u64, Dims, [Seed; 3])>,
 }
 
 impl Workspace {
+    /// How many prepared (expression, order) buffers a workspace keeps.
+    pub const SLOTS: usize = 8;
+
     /// An empty workspace.
     pub fn new() -> Self {
         Self::default()
@@ -491,15 +504,24 @@ impl CompiledExpr {
                 });
             }
         }
-        if ws.prepared != Some((self.id, d, seeds)) {
-            ws.buf.clear();
-            ws.buf.resize(self.program.n_jets * d.w, 0.0);
-            ws.scratch.clear();
-            ws.scratch.resize(d.w, 0.0);
-            self.program.init_consts(d, &mut ws.buf);
-            ws.acts = self.program.activities(seeds);
-            ws.prepared = Some((self.id, d, seeds));
-        }
+        let key = (self.id, d, seeds);
+        let index = match ws.slots.iter().position(|slot| slot.key == key) {
+            Some(index) => index,
+            None => {
+                let mut buf = vec![0.0; self.program.n_jets * d.w];
+                self.program.init_consts(d, &mut buf);
+                let slot = Slot {
+                    key,
+                    buf,
+                    scratch: vec![0.0; d.w],
+                    acts: self.program.activities(seeds),
+                };
+                ws.slots.insert(0, slot);
+                ws.slots.truncate(Workspace::SLOTS);
+                0
+            }
+        };
+        let slot = &mut ws.slots[index];
         let inputs = tape::Inputs {
             x,
             v,
@@ -508,11 +530,11 @@ impl CompiledExpr {
             p_basis,
         };
         self.program
-            .run(d, &inputs, &ws.acts, &mut ws.buf, &mut ws.scratch);
+            .run(d, &inputs, &slot.acts, &mut slot.buf, &mut slot.scratch);
         Ok(match self.program.output {
             Some(reg) => {
                 let r = self.program.regs[reg];
-                &ws.buf[r.offset * d.w..(r.offset + r.len()) * d.w]
+                &slot.buf[r.offset * d.w..(r.offset + r.len()) * d.w]
             }
             None => &[],
         })
