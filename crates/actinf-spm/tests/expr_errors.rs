@@ -358,3 +358,80 @@ fn errors_read_well() {
         "dimension mismatch in + at position 6: (2, 1) and (3, 1)"
     );
 }
+
+/// Random text over the subset's alphabet: compiling returns a value or an
+/// error, and what compiles evaluates, in every order — never a panic.
+#[test]
+fn random_text_never_panics() {
+    use actinf_spm::expr::{Derivatives, Order, Workspace};
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+    const PIECES: &[&str] = &[
+        "x", "v", "P", "P.a", "P.b", ".", "a", "(", ")", "[", "]", ",", ";", ":", " ", "  ", "+",
+        "-", "*", ".*", "/", "./", "^", ".^", "'", ".'", "1", "2", "0", "3.5", "1e-3", ".5", "end",
+        "sum", "exp", "log", "tanh", "sparse", "zeros", "ones", "eye", "sqrt", "\n", "\t", "@",
+        "%", "=", "é",
+    ];
+    let pe = Param::structure(vec![
+        (
+            "a".into(),
+            Param::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap(),
+        ),
+        ("b".into(), Param::column(vec![10.0, 20.0, 30.0])),
+    ])
+    .unwrap();
+    let sig = Signature::columns(2, 1, pe.layout());
+    let p = pe.spm_vec();
+    let mut rng = StdRng::seed_from_u64(99);
+    let mut ws = Workspace::new();
+    let mut out = Derivatives::new();
+    let mut compiled = 0;
+    for _ in 0..20_000 {
+        let len = rng.random_range(0..12);
+        let text: String = (0..len)
+            .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+            .collect();
+        if let Ok(expr) = CompiledExpr::compile(&text, &sig) {
+            compiled += 1;
+            for order in [
+                Order::Value,
+                Order::StateJacobians,
+                Order::Jacobians,
+                Order::MixedSecond,
+            ] {
+                expr.evaluate(&[0.5, -1.5], &[2.0], &p, None, order, &mut ws, &mut out)
+                    .unwrap();
+                assert_eq!(out.value.len(), expr.output_len());
+            }
+        }
+    }
+    assert!(compiled > 100, "only {compiled} random texts compiled");
+}
+
+#[test]
+fn deep_or_long_text_is_refused_not_overflowing_the_stack() {
+    let deep_parens = format!("{}x{}", "(".repeat(2000), ")".repeat(2000));
+    assert!(
+        matches!(error(&deep_parens), ExprError::Unsupported { what, .. } if what.starts_with("nesting deeper"))
+    );
+    let many_signs = format!("{}x", "-".repeat(3000));
+    assert!(
+        matches!(error(&many_signs), ExprError::Unsupported { what, .. } if what.starts_with("nesting deeper"))
+    );
+    let long_chain = vec!["x"; 1000].join("+");
+    assert!(
+        matches!(error(&long_chain), ExprError::Unsupported { what, .. } if what.starts_with("nesting deeper"))
+    );
+    let very_long = vec!["x"; 5000].join("+");
+    assert_eq!(
+        error(&very_long),
+        ExprError::Unsupported {
+            what: "expression longer than 4096 tokens".into(),
+            pos: 4096
+        }
+    );
+    // within the limits, deep text still works
+    let fine = format!("{}x{}", "(".repeat(100), ")".repeat(100));
+    assert!(compile(&fine).is_ok());
+    assert!(compile(&vec!["x"; 150].join("+")).is_ok());
+}

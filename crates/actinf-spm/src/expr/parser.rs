@@ -101,8 +101,22 @@ enum Context {
     Bracket,
 }
 
+/// The longest expression read, in tokens (SPM's are a few dozen).
+pub(crate) const MAX_TOKENS: usize = 4096;
+
+/// The deepest nesting read (parentheses, brackets, signs, operators): it
+/// bounds the recursion of parsing and compiling, so no text can exhaust
+/// the stack.
+pub(crate) const MAX_DEPTH: usize = 200;
+
 /// Parses a token list. `text_len` (in characters) positions end-of-text errors.
 pub(crate) fn parse(tokens: &[Token], text_len: usize) -> Result<Parsed, ExprError> {
+    if let Some(token) = tokens.get(MAX_TOKENS) {
+        return Err(ExprError::Unsupported {
+            what: format!("expression longer than {MAX_TOKENS} tokens"),
+            pos: token.pos,
+        });
+    }
     check_balance(tokens)?;
     if tokens.is_empty() {
         return Ok(Parsed::Empty);
@@ -112,8 +126,10 @@ pub(crate) fn parse(tokens: &[Token], text_len: usize) -> Result<Parsed, ExprErr
         i: 0,
         contexts: Vec::new(),
         text_len,
+        depth: 0,
     };
     let node = parser.expr()?;
+    check_depth(&node)?;
     let mut first_separator = None;
     while let Some(token) = parser.peek().filter(|t| t.tok == Tok::Semicolon) {
         first_separator.get_or_insert(token.pos);
@@ -134,6 +150,48 @@ pub(crate) fn parse(tokens: &[Token], text_len: usize) -> Result<Parsed, ExprErr
         });
     }
     Ok(Parsed::Expr(node))
+}
+
+fn too_deep(pos: usize) -> ExprError {
+    ExprError::Unsupported {
+        what: format!("nesting deeper than {MAX_DEPTH} levels"),
+        pos,
+    }
+}
+
+/// Refuses a tree deeper than [`MAX_DEPTH`] (a long chain of binary
+/// operators is parsed by a loop but makes a deep tree), without recursion.
+fn check_depth<'a>(root: &'a Node) -> Result<(), ExprError> {
+    let mut stack: Vec<(&'a Node, usize)> = vec![(root, 1)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(too_deep(node.pos));
+        }
+        let mut push = |child: &'a Node| stack.push((child, depth + 1));
+        match &node.kind {
+            NodeKind::Num(_) | NodeKind::Name(_) | NodeKind::Colon => {}
+            NodeKind::Field(target, _) | NodeKind::Neg(target) | NodeKind::Transpose(target) => {
+                push(target)
+            }
+            NodeKind::Apply(target, args) => {
+                push(target);
+                args.iter().for_each(push);
+            }
+            NodeKind::Binary(_, lhs, rhs) => {
+                push(lhs);
+                push(rhs);
+            }
+            NodeKind::Range(start, step, stop) => {
+                push(start);
+                if let Some(step) = step {
+                    push(step);
+                }
+                push(stop);
+            }
+            NodeKind::Matrix(rows) => rows.iter().flatten().for_each(|(_, element)| push(element)),
+        }
+    }
+    Ok(())
 }
 
 /// Reports the first unclosed or stray bracket before parsing, so that an
@@ -194,6 +252,8 @@ struct Parser<'a> {
     i: usize,
     contexts: Vec<Context>,
     text_len: usize,
+    /// Current recursion depth of `expr`, `unary` and `power_operand`.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -230,8 +290,24 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Runs `f` one recursion level deeper, refusing to go past [`MAX_DEPTH`].
+    fn deeper(&mut self, f: fn(&mut Self) -> Result<Node, ExprError>) -> Result<Node, ExprError> {
+        if self.depth >= MAX_DEPTH {
+            let pos = self.peek().map_or(self.text_len, |t| t.pos);
+            return Err(too_deep(pos));
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
     /// Range level.
     fn expr(&mut self) -> Result<Node, ExprError> {
+        self.deeper(Self::range)
+    }
+
+    fn range(&mut self) -> Result<Node, ExprError> {
         let start = self.additive()?;
         if let Some(colon) = self.peek().filter(|t| t.tok == Tok::Colon) {
             self.i += 1;
@@ -302,7 +378,7 @@ impl<'a> Parser<'a> {
             match token.tok {
                 Tok::Minus => {
                     self.i += 1;
-                    let operand = self.unary()?;
+                    let operand = self.deeper(Self::unary)?;
                     return Ok(Node {
                         kind: NodeKind::Neg(Box::new(operand)),
                         pos: token.pos,
@@ -310,7 +386,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Plus => {
                     self.i += 1;
-                    return self.unary();
+                    return self.deeper(Self::unary);
                 }
                 _ => {}
             }
@@ -354,7 +430,7 @@ impl<'a> Parser<'a> {
             match token.tok {
                 Tok::Minus => {
                     self.i += 1;
-                    let operand = self.power_operand()?;
+                    let operand = self.deeper(Self::power_operand)?;
                     return Ok(Node {
                         kind: NodeKind::Neg(Box::new(operand)),
                         pos: token.pos,
@@ -362,7 +438,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Plus => {
                     self.i += 1;
-                    return self.power_operand();
+                    return self.deeper(Self::power_operand);
                 }
                 _ => {}
             }
