@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::error::ExprError;
-use super::jet::{Dims, Fun};
+use super::jet::{Act, Dims, Fun};
 use super::params::{LayoutNode, ParamLayout};
 use super::parser::{BinOp, Node, NodeKind, Parsed};
 use super::tape::{self, ElOp, Input, Inst, Program, Shape};
@@ -273,13 +273,19 @@ impl<'s> Compiler<'s> {
         match a {
             Val::Const(m) => {
                 let mut out = Mat::filled(cols, rows, 0.0);
-                tape::transpose(1, (rows, cols), &m.data, &mut out.data);
+                tape::transpose(
+                    Dims::value(),
+                    (rows, cols),
+                    &m.data,
+                    Act::default(),
+                    &mut out.data,
+                );
                 Val::Const(out)
             }
             Val::Reg(src) => {
                 if rows == 1 || cols == 1 {
                     // a vector's transpose is the same data with a new shape
-                    return Val::Reg(self.prog.alias(src, (cols, rows)));
+                    return Val::Reg(self.prog.alias(src, (cols, rows), 0));
                 }
                 let dst = self.prog.alloc((cols, rows));
                 self.prog.insts.push(Inst::Transpose { src, dst });
@@ -327,7 +333,13 @@ impl<'s> Compiler<'s> {
                 let out = (sa.0, sb.1);
                 if let (Val::Const(ma), Val::Const(mb)) = (&a, &b) {
                     let mut m = Mat::filled(out.0, out.1, 0.0);
-                    tape::matmul(Dims::value(), sa, &ma.data, sb, &mb.data, &mut m.data);
+                    let none = Act::default();
+                    tape::matmul(
+                        Dims::value(),
+                        (sa, &ma.data, none),
+                        (sb, &mb.data, none),
+                        &mut m.data,
+                    );
                     return Ok(Val::Const(m));
                 }
                 let (ra, rb) = (self.materialize(a), self.materialize(b));
@@ -366,8 +378,11 @@ impl<'s> Compiler<'s> {
                         pos,
                     });
                 }
-                let mut result = Val::Const(identity(sa.0, sa.0));
-                for _ in 0..exponent as usize {
+                if exponent == 0.0 {
+                    return Ok(Val::Const(identity(sa.0, sa.0)));
+                }
+                let mut result = a.clone();
+                for _ in 1..exponent as usize {
                     result = self.binary(BinOp::MatMul, result, a.clone(), pos)?;
                 }
                 Ok(result)
@@ -402,17 +417,12 @@ impl<'s> Compiler<'s> {
         if let (Val::Const(ma), Val::Const(mb)) = (&a, &b) {
             let mut m = Mat::filled(out.0, out.1, 0.0);
             let mut scratch = [0.0; 2];
-            tape::elementwise(
-                Dims::value(),
-                op,
-                sa,
-                &ma.data,
-                sb,
-                &mb.data,
-                out,
-                &mut m.data,
-                &mut scratch,
+            let none = Act::default();
+            let operands = (
+                (sa, ma.data.as_slice(), none),
+                (sb, mb.data.as_slice(), none),
             );
+            tape::elementwise(Dims::value(), op, operands, out, &mut m.data, &mut scratch);
             return Ok(Val::Const(m));
         }
         let (ra, rb) = (self.materialize(a), self.materialize(b));
@@ -443,11 +453,15 @@ impl<'s> Compiler<'s> {
             });
         }
         if let [Val::Reg(src)] = parts {
-            // selecting every element in order needs no instruction
-            let (rows, cols) = self.shape(&parts[0]);
-            let in_order = sources.iter().enumerate().all(|(k, (_, idx))| *idx == k);
-            if in_order && sources.len() == rows * cols {
-                return Val::Reg(self.prog.alias(*src, shape));
+            // a run of consecutive elements (x(2), P(3,:), x(2:3), A(:,2),
+            // x(:)) is a view of the register: no instruction, no copy
+            let first = sources.first().map_or(0, |(_, idx)| *idx);
+            let consecutive = sources
+                .iter()
+                .enumerate()
+                .all(|(k, (_, idx))| *idx == first + k);
+            if consecutive {
+                return Val::Reg(self.prog.alias(*src, shape, first));
             }
         }
         let regs: Vec<usize> = parts.iter().map(|p| self.materialize(p.clone())).collect();
@@ -544,7 +558,11 @@ impl<'s> Compiler<'s> {
 
     // ----- matrix literals -----------------------------------------------------
 
-    fn matrix(&mut self, rows: &[Vec<Node>], end: Option<usize>) -> Result<Val, ExprError> {
+    fn matrix(
+        &mut self,
+        rows: &[Vec<(usize, Node)>],
+        end: Option<usize>,
+    ) -> Result<Val, ExprError> {
         let mut parts: Vec<Val> = Vec::new();
         // per row: (rows of the row, its blocks as (part, cols))
         let mut block_rows: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
@@ -554,7 +572,7 @@ impl<'s> Compiler<'s> {
             let mut blocks = Vec::new();
             let mut width = 0;
             let mut first_pos = 0;
-            for element in row {
+            for (start, element) in row {
                 let val = self.val(element, end)?;
                 let shape = self.shape(&val);
                 if shape == (0, 0) {
@@ -563,12 +581,12 @@ impl<'s> Compiler<'s> {
                 match height {
                     None => {
                         height = Some(shape.0);
-                        first_pos = element.pos;
+                        first_pos = *start;
                     }
                     Some(h) if h != shape.0 => {
                         return Err(ExprError::DimensionMismatch {
                             op: "horizontal concatenation",
-                            pos: element.pos,
+                            pos: *start,
                             left: (h, width),
                             right: shape,
                         })
@@ -673,7 +691,14 @@ impl<'s> Compiler<'s> {
                 Ok(match a {
                     Val::Const(m) => {
                         let mut s = Mat::filled(out.0, out.1, 0.0);
-                        tape::sum(1, (rows, cols), &m.data, dim, &mut s.data);
+                        tape::sum(
+                            Dims::value(),
+                            (rows, cols),
+                            &m.data,
+                            Act::default(),
+                            dim,
+                            &mut s.data,
+                        );
                         Val::Const(s)
                     }
                     Val::Reg(src) => {

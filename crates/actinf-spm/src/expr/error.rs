@@ -153,6 +153,17 @@ pub enum ExprError {
         /// The length given.
         found: usize,
     },
+    /// An equation whose result has the wrong number of elements (SPM's
+    /// "please check: M(i).f(x,v,P)": `f` must give one value per state).
+    #[error("{what} gives {found} values, expected {expected}")]
+    OutputLength {
+        /// Which equation (`f`).
+        what: &'static str,
+        /// The number of values required.
+        expected: usize,
+        /// The number the expression gives.
+        found: usize,
+    },
     /// A parameter structure that cannot describe `P` (duplicate field names,
     /// data of the wrong length).
     #[error("invalid parameter structure: {reason}")]

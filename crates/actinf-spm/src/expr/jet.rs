@@ -22,6 +22,30 @@ pub(crate) struct Dims {
     pub w: usize,
 }
 
+/// Which parts of a jet may be nonzero: the A part, the B part, and (when
+/// both) the cross part. Known per register before evaluation (a product of
+/// a parameter and a state has all three; a state alone only A), so kernels
+/// skip the parts that are zero — most of the cost of the cross part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Act {
+    pub a: bool,
+    pub b: bool,
+}
+
+impl Act {
+    pub(crate) fn union(self, other: Act) -> Act {
+        Act {
+            a: self.a || other.a,
+            b: self.b || other.b,
+        }
+    }
+
+    #[inline]
+    fn cross(self) -> bool {
+        self.a && self.b
+    }
+}
+
 impl Dims {
     pub(crate) fn new(na: usize, nb: usize) -> Self {
         Dims {
@@ -41,94 +65,143 @@ impl Dims {
     fn c0(&self) -> usize {
         1 + self.na + self.nb
     }
+
+    /// The derivative components that may be nonzero under `act`: with the
+    /// layout `[A, B, cross]` they are always one contiguous range.
+    #[inline]
+    pub(crate) fn active(&self, act: Act) -> std::ops::Range<usize> {
+        match (act.a, act.b) {
+            (true, true) => 1..self.w,
+            (true, false) => 1..1 + self.na,
+            (false, true) => 1 + self.na..self.c0(),
+            (false, false) => 1..1,
+        }
+    }
+
+    /// The first-order components that may be nonzero under `act`.
+    #[inline]
+    fn first_order(&self, act: Act) -> std::ops::Range<usize> {
+        let r = self.active(act);
+        r.start..r.end.min(self.c0())
+    }
 }
 
-/// `out = a + b`.
+/// `out = a + b`; `act` covers both operands.
 #[inline]
-pub(crate) fn add(out: &mut [f64], a: &[f64], b: &[f64]) {
-    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
-        *o = x + y;
+pub(crate) fn add(d: Dims, out: &mut [f64], a: &[f64], b: &[f64], act: Act) {
+    out[0] = a[0] + b[0];
+    for k in d.active(act) {
+        out[k] = a[k] + b[k];
     }
 }
 
 /// `out += a`.
 #[inline]
-pub(crate) fn add_assign(out: &mut [f64], a: &[f64]) {
-    for (o, x) in out.iter_mut().zip(a) {
-        *o += x;
+pub(crate) fn add_assign(d: Dims, out: &mut [f64], a: &[f64], act: Act) {
+    out[0] += a[0];
+    for k in d.active(act) {
+        out[k] += a[k];
     }
 }
 
-/// `out = a - b`.
+/// `out = a - b`; `act` covers both operands.
 #[inline]
-pub(crate) fn sub(out: &mut [f64], a: &[f64], b: &[f64]) {
-    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
-        *o = x - y;
+pub(crate) fn sub(d: Dims, out: &mut [f64], a: &[f64], b: &[f64], act: Act) {
+    out[0] = a[0] - b[0];
+    for k in d.active(act) {
+        out[k] = a[k] - b[k];
     }
 }
 
 /// `out = -a`.
 #[inline]
-pub(crate) fn neg(out: &mut [f64], a: &[f64]) {
-    for (o, x) in out.iter_mut().zip(a) {
-        *o = -x;
+pub(crate) fn neg(d: Dims, out: &mut [f64], a: &[f64], act: Act) {
+    out[0] = -a[0];
+    for k in d.active(act) {
+        out[k] = -a[k];
     }
 }
 
-/// `out += a · b`.
+/// `out = a` (the parts `act` says may be nonzero).
 #[inline]
-pub(crate) fn mul_acc(d: Dims, out: &mut [f64], a: &[f64], b: &[f64]) {
+pub(crate) fn copy(d: Dims, out: &mut [f64], a: &[f64], act: Act) {
+    out[0] = a[0];
+    let r = d.active(act);
+    out[r.clone()].copy_from_slice(&a[r]);
+}
+
+/// `out += a · b`, reading only the parts `aa`, `ab` say may be nonzero.
+#[inline]
+pub(crate) fn mul_acc(d: Dims, out: &mut [f64], a: &[f64], aa: Act, b: &[f64], ba: Act) {
     let (a0, b0) = (a[0], b[0]);
     out[0] += a0 * b0;
     if d.w == 1 {
         return;
     }
-    let c0 = d.c0();
-    for k in 1..c0 {
-        out[k] += a0 * b[k] + a[k] * b0;
+    for k in d.first_order(aa) {
+        out[k] += a[k] * b0;
     }
-    if d.na == 0 || d.nb == 0 {
+    for k in d.first_order(ba) {
+        out[k] += a0 * b[k];
+    }
+    if !aa.union(ba).cross() {
         return;
     }
-    let (na, nb) = (d.na, d.nb);
-    let (a_b, b_b) = (&a[1 + na..c0], &b[1 + na..c0]);
-    for i in 0..na {
-        let (ai, bi) = (a[1 + i], b[1 + i]);
-        let row = c0 + i * nb;
-        let (oc, ac, bc) = (
-            &mut out[row..row + nb],
-            &a[row..row + nb],
-            &b[row..row + nb],
-        );
-        for j in 0..nb {
-            oc[j] += a0 * bc[j] + ac[j] * b0 + ai * b_b[j] + bi * a_b[j];
+    let (na, nb, c0) = (d.na, d.nb, d.c0());
+    let w = d.w;
+    if aa.cross() {
+        for k in c0..w {
+            out[k] += a[k] * b0;
         }
+    }
+    if ba.cross() {
+        for k in c0..w {
+            out[k] += a0 * b[k];
+        }
+    }
+    // the cross part of (A-part of one) · (B-part of the other)
+    let mut outer = |left: &[f64], right: &[f64]| {
+        let right_b = &right[1 + na..c0];
+        for i in 0..na {
+            let li = left[1 + i];
+            if li == 0.0 {
+                continue;
+            }
+            let row = &mut out[c0 + i * nb..c0 + (i + 1) * nb];
+            for (o, r) in row.iter_mut().zip(right_b) {
+                *o += li * r;
+            }
+        }
+    };
+    if aa.a && ba.b {
+        outer(a, b);
+    }
+    if ba.a && aa.b {
+        outer(b, a);
     }
 }
 
 /// `out = a · b`.
 #[inline]
-pub(crate) fn mul(d: Dims, out: &mut [f64], a: &[f64], b: &[f64]) {
-    out.fill(0.0);
-    mul_acc(d, out, a, b);
+pub(crate) fn mul(d: Dims, out: &mut [f64], a: &[f64], aa: Act, b: &[f64], ba: Act) {
+    out[0] = 0.0;
+    let r = d.active(aa.union(ba));
+    out[r].fill(0.0);
+    mul_acc(d, out, a, aa, b, ba);
 }
 
 /// `out = φ(a)` for a scalar function with value `f0`, first derivative `f1`
 /// and second derivative `f2` at `a₀`.
 #[inline]
-pub(crate) fn chain(d: Dims, out: &mut [f64], a: &[f64], f0: f64, f1: f64, f2: f64) {
+pub(crate) fn chain(d: Dims, out: &mut [f64], a: &[f64], act: Act, f0: f64, f1: f64, f2: f64) {
     out[0] = f0;
-    if d.w == 1 {
-        return;
-    }
-    let c0 = d.c0();
-    for k in 1..d.w {
+    for k in d.active(act) {
         out[k] = f1 * a[k];
     }
-    if d.na == 0 || d.nb == 0 || f2 == 0.0 {
+    if !act.cross() || f2 == 0.0 {
         return;
     }
-    let (na, nb) = (d.na, d.nb);
+    let (na, nb, c0) = (d.na, d.nb, d.c0());
     for i in 0..na {
         let ai = f2 * a[1 + i];
         let row = c0 + i * nb;
@@ -140,14 +213,23 @@ pub(crate) fn chain(d: Dims, out: &mut [f64], a: &[f64], f0: f64, f1: f64, f2: f
 
 /// `out = a / b`, using `scratch` (one jet) for `1/b`.
 #[inline]
-pub(crate) fn div(d: Dims, out: &mut [f64], a: &[f64], b: &[f64], scratch: &mut [f64]) {
-    if d.w == 1 {
-        out[0] = a[0] / b[0];
-        return;
+pub(crate) fn div(
+    d: Dims,
+    out: &mut [f64],
+    a: &[f64],
+    aa: Act,
+    b: &[f64],
+    ba: Act,
+    scratch: &mut [f64],
+) {
+    if d.w > 1 {
+        let r = 1.0 / b[0];
+        scratch.fill(0.0);
+        chain(d, scratch, b, ba, r, -r * r, 2.0 * r * r * r);
+        mul(d, out, a, aa, scratch, ba);
     }
-    let r = 1.0 / b[0];
-    chain(d, scratch, b, r, -r * r, 2.0 * r * r * r);
-    mul(d, out, a, scratch);
+    // the value as plain division gives it, so every order agrees bit for bit
+    out[0] = a[0] / b[0];
 }
 
 /// Elementwise functions of one argument.
@@ -240,13 +322,18 @@ mod tests {
         let s = [s0, 1.0, 0.0, 0.0];
         let t = [t0, 0.0, 1.0, 0.0];
         let one = [1.0, 0.0, 0.0, 0.0];
+        let (sa, ta, all) = (
+            Act { a: true, b: false },
+            Act { a: false, b: true },
+            Act { a: true, b: true },
+        );
         let mut st = [0.0; 4];
-        mul(d, &mut st, &s, &t);
+        mul(d, &mut st, &s, sa, &t, ta);
         let mut den = [0.0; 4];
-        add(&mut den, &one, &s);
+        add(d, &mut den, &one, &s, sa);
         let mut out = [0.0; 4];
         let mut scratch = [0.0; 4];
-        div(d, &mut out, &st, &den, &mut scratch);
+        div(d, &mut out, &st, all, &den, sa, &mut scratch);
         let f = s0 * t0 / (1.0 + s0);
         let fs = t0 / (1.0 + s0).powi(2);
         let ft = s0 / (1.0 + s0);
@@ -262,10 +349,22 @@ mod tests {
         let d = Dims::new(1, 1);
         let (s0, t0) = (0.4, 0.9);
         let mut st = [0.0; 4];
-        mul(d, &mut st, &[s0, 1.0, 0.0, 0.0], &[t0, 0.0, 1.0, 0.0]);
+        let (sa, ta, all) = (
+            Act { a: true, b: false },
+            Act { a: false, b: true },
+            Act { a: true, b: true },
+        );
+        mul(
+            d,
+            &mut st,
+            &[s0, 1.0, 0.0, 0.0],
+            sa,
+            &[t0, 0.0, 1.0, 0.0],
+            ta,
+        );
         let (f0, f1, f2) = Fun::Exp.eval(st[0]);
         let mut out = [0.0; 4];
-        chain(d, &mut out, &st, f0, f1, f2);
+        chain(d, &mut out, &st, all, f0, f1, f2);
         let e = (s0 * t0).exp();
         assert!((out[3] - e * (1.0 + s0 * t0)).abs() < 1e-15);
         assert!((out[1] - e * t0).abs() < 1e-15);

@@ -8,8 +8,10 @@
 //! value is a hyper-dual "jet" (see the `jet` module) so one pass gives the
 //! value, the Jacobians in `vec(x)`, `vec(v)` and `vec(P)` and, for DEM's
 //! E-step, the mixed second derivatives `∂²f/∂x∂P` and `∂²f/∂v∂P`. SPM itself
-//! uses finite differences (`spm_diff`); the exact derivatives agree with them
-//! to the accuracy of SPM's step, and differ from them by that much.
+//! uses one-sided finite differences (`spm_diff`), which differ from the
+//! exact derivatives by about their step times the curvature;
+//! [`CompiledExpr::evaluate_spm_diff`] reproduces them for an `spm`
+//! compatibility mode.
 //!
 //! The subset, errors and positions are documented in `docs/spm-expressions.md`.
 //! In short: numbers, `x`, `v`, `P`, `P.name` (nested), `pi`, `eps`, matrix
@@ -140,17 +142,32 @@ impl Derivatives {
 }
 
 /// Scratch memory for evaluation; reuse one per thread to evaluate without
-/// allocating. A workspace may serve several expressions (it re-initialises
-/// itself when the expression or the [`Order`] changes).
+/// allocating. A workspace serves several expressions and orders: it keeps
+/// a buffer for each of the last [`Workspace::SLOTS`] (expression, order,
+/// parameter directions) it was used with, so alternating between a level's
+/// `f` and `g`, or between D-step and E-step orders, allocates nothing after
+/// the first calls.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
+    /// Most recently prepared first.
+    slots: Vec<Slot>,
+}
+
+/// One expression's buffers, laid out for one jet size and seeding.
+#[derive(Debug, Clone)]
+struct Slot {
+    /// Expression id, jet sizes and seeding.
+    key: (u64, Dims, [Seed; 3]),
     buf: Vec<f64>,
     scratch: Vec<f64>,
-    /// Expression id and jet sizes the buffer is laid out for.
-    prepared: Option<(u64, Dims)>,
+    /// Which parts of each register's jets may be nonzero.
+    acts: Vec<jet::Act>,
 }
 
 impl Workspace {
+    /// How many prepared (expression, order) buffers a workspace keeps.
+    pub const SLOTS: usize = 8;
+
     /// An empty workspace.
     pub fn new() -> Self {
         Self::default()
@@ -158,6 +175,9 @@ impl Workspace {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The step of SPM's finite differences, `exp(-8)` (`spm_diff`'s default).
+pub const SPM_DIFF_STEP: f64 = 0.00033546262790251185;
 
 /// An SPM expression compiled for given shapes of `x`, `v` and `P`.
 #[derive(Debug, Clone, PartialEq)]
@@ -325,34 +345,136 @@ impl CompiledExpr {
         out.dxp.iter_mut().for_each(|m| resize(m, n, n_x));
         out.dvp.iter_mut().for_each(|m| resize(m, n, n_v));
 
+        let w = d.w;
         let p_first = if second { 1 + d.na } else { 1 + n_x + n_v };
         let c0 = 1 + d.na + d.nb;
-        for (k, e) in jets.chunks_exact(d.w).enumerate() {
-            out.value[k] = e[0];
-            if with_states {
-                for i in 0..n_x {
-                    out.dx[(k, i)] = e[1 + i];
-                }
-                for i in 0..n_v {
-                    out.dv[(k, i)] = e[1 + n_x + i];
+        // column `col` of an n-row output from jet component `component(col)`
+        let fill = |m: &mut [f64], component: &dyn Fn(usize) -> usize| {
+            for (col, column) in m.chunks_exact_mut(n.max(1)).enumerate() {
+                let c = component(col);
+                for (k, value) in column.iter_mut().enumerate() {
+                    *value = jets[k * w + c];
                 }
             }
-            if with_params {
-                for j in 0..n_q {
-                    out.dp[(k, j)] = e[p_first + j];
+        };
+        fill(out.value.as_mut_slice(), &|_| 0);
+        if with_states {
+            fill(out.dx.as_mut_slice(), &|i| 1 + i);
+            fill(out.dv.as_mut_slice(), &|i| 1 + n_x + i);
+        }
+        if with_params {
+            fill(out.dp.as_mut_slice(), &|j| p_first + j);
+        }
+        if second {
+            for (j, (dxp, dvp)) in out.dxp.iter_mut().zip(out.dvp.iter_mut()).enumerate() {
+                fill(dxp.as_mut_slice(), &|i| c0 + i * n_q + j);
+                fill(dvp.as_mut_slice(), &|i| c0 + (n_x + i) * n_q + j);
+            }
+        }
+        Ok(())
+    }
+
+    /// The same quantities as [`CompiledExpr::evaluate`], but by SPM's own
+    /// finite differences (`spm_diff`): one-sided, step
+    /// [`SPM_DIFF_STEP`] = `exp(-8)`, the Jacobian column `i` being
+    /// `(f(x + dx·eᵢ) − f(x)) / dx` (likewise for `v`, and for `P` along each
+    /// basis column `uⱼ`: `(f(P + dx·uⱼ) − f(P)) / dx`), and the mixed second
+    /// derivatives the same difference of those Jacobians, as
+    /// `spm_diff(…, [2 4])` computes them. For an `spm` compatibility mode:
+    /// on a nonlinear `f` these differ from the exact derivatives by about
+    /// `dx · f″`, and SPM's numbers carry that error.
+    ///
+    /// SPM perturbs `pE + U(q + dx·eⱼ)` where this perturbs `p + dx·uⱼ`
+    /// with `p = pE + U q`: the same up to rounding of `p` (about `1e-16·|p|/dx`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate_spm_diff(
+        &self,
+        x: &[f64],
+        v: &[f64],
+        p: &[f64],
+        p_basis: Option<&DMatrix<f64>>,
+        order: Order,
+        ws: &mut Workspace,
+        out: &mut Derivatives,
+    ) -> Result<(), ExprError> {
+        let dx = SPM_DIFF_STEP;
+        let n = self.output_len();
+        let (n_x, n_v) = (self.n_x, self.n_v);
+        let n_q = match p_basis {
+            Some(u) if u.nrows() != self.n_p => {
+                return Err(ExprError::InputLength {
+                    input: "rows of the parameter basis",
+                    expected: self.n_p,
+                    found: u.nrows(),
+                })
+            }
+            Some(u) => u.ncols(),
+            None => self.n_p,
+        };
+        let with_states = order != Order::Value;
+        let with_params = matches!(order, Order::Jacobians | Order::MixedSecond);
+        let second = order == Order::MixedSecond;
+        let f0 = self.value(x, v, p, ws)?;
+
+        // forward differences of f in each element of x and of v
+        let state_jacobians = |p: &[f64], f0: &DVector<f64>, ws: &mut Workspace| {
+            let mut jx = DMatrix::zeros(n, n_x);
+            let mut jv = DMatrix::zeros(n, n_v);
+            let mut xi = x.to_vec();
+            for i in 0..n_x {
+                xi[i] = x[i] + dx;
+                jx.set_column(i, &((self.value(&xi, v, p, ws)? - f0) / dx));
+                xi[i] = x[i];
+            }
+            let mut vi = v.to_vec();
+            for i in 0..n_v {
+                vi[i] = v[i] + dx;
+                jv.set_column(i, &((self.value(x, &vi, p, ws)? - f0) / dx));
+                vi[i] = v[i];
+            }
+            Ok::<_, ExprError>((jx, jv))
+        };
+        let perturbed = |j: usize| -> Vec<f64> {
+            match p_basis {
+                Some(u) => p
+                    .iter()
+                    .zip(u.column(j).iter())
+                    .map(|(pi, uij)| pi + uij * dx)
+                    .collect(),
+                None => {
+                    let mut q = p.to_vec();
+                    q[j] += dx;
+                    q
                 }
             }
-            if second {
-                for j in 0..n_q {
-                    for i in 0..n_x {
-                        out.dxp[j][(k, i)] = e[c0 + i * n_q + j];
-                    }
-                    for i in 0..n_v {
-                        out.dvp[j][(k, i)] = e[c0 + (n_x + i) * n_q + j];
-                    }
+        };
+
+        let (jx, jv) = if with_states {
+            state_jacobians(p, &f0, ws)?
+        } else {
+            (DMatrix::zeros(n, 0), DMatrix::zeros(n, 0))
+        };
+        let mut jp = DMatrix::zeros(n, if with_params { n_q } else { 0 });
+        let mut jxp = Vec::new();
+        let mut jvp = Vec::new();
+        if with_params {
+            for j in 0..n_q {
+                let pj = perturbed(j);
+                let fj = self.value(x, v, &pj, ws)?;
+                jp.set_column(j, &((&fj - &f0) / dx));
+                if second {
+                    let (jxj, jvj) = state_jacobians(&pj, &fj, ws)?;
+                    jxp.push((jxj - &jx) / dx);
+                    jvp.push((jvj - &jv) / dx);
                 }
             }
         }
+        out.value = f0;
+        out.dx = jx;
+        out.dv = jv;
+        out.dp = jp;
+        out.dxp = jxp;
+        out.dvp = jvp;
         Ok(())
     }
 
@@ -382,14 +504,24 @@ impl CompiledExpr {
                 });
             }
         }
-        if ws.prepared != Some((self.id, d)) {
-            ws.buf.clear();
-            ws.buf.resize(self.program.n_jets * d.w, 0.0);
-            ws.scratch.clear();
-            ws.scratch.resize(2 * d.w, 0.0);
-            self.program.init_consts(d, &mut ws.buf);
-            ws.prepared = Some((self.id, d));
-        }
+        let key = (self.id, d, seeds);
+        let index = match ws.slots.iter().position(|slot| slot.key == key) {
+            Some(index) => index,
+            None => {
+                let mut buf = vec![0.0; self.program.n_jets * d.w];
+                self.program.init_consts(d, &mut buf);
+                let slot = Slot {
+                    key,
+                    buf,
+                    scratch: vec![0.0; d.w],
+                    acts: self.program.activities(seeds),
+                };
+                ws.slots.insert(0, slot);
+                ws.slots.truncate(Workspace::SLOTS);
+                0
+            }
+        };
+        let slot = &mut ws.slots[index];
         let inputs = tape::Inputs {
             x,
             v,
@@ -397,13 +529,60 @@ impl CompiledExpr {
             seeds,
             p_basis,
         };
-        self.program.run(d, &inputs, &mut ws.buf, &mut ws.scratch);
+        self.program
+            .run(d, &inputs, &slot.acts, &mut slot.buf, &mut slot.scratch);
         Ok(match self.program.output {
             Some(reg) => {
                 let r = self.program.regs[reg];
-                &ws.buf[r.offset * d.w..(r.offset + r.len()) * d.w]
+                &slot.buf[r.offset * d.w..(r.offset + r.len()) * d.w]
             }
             None => &[],
+        })
+    }
+}
+
+/// One DEM level's equations compiled together, as `spm_DEM_M_set` makes
+/// them: `f` and `g` over the level's states `x` (`n_x`-vector), the causes
+/// `v` coming from the level above (`n_v`-vector) and the parameters `P`
+/// laid out as the level's `pE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelFunctions {
+    /// `dx/dt = f(x, v, P)`: one value per state.
+    pub f: CompiledExpr,
+    /// `y = g(x, v, P)`: the level's output (empty on the top level).
+    pub g: CompiledExpr,
+    /// `spm_vec(pE)`, the point DEM expands the parameters around.
+    pub p0: Vec<f64>,
+    /// The layout of `P`.
+    pub layout: ParamLayout,
+}
+
+impl LevelFunctions {
+    /// Compiles a level's `f` and `g` texts. `f` must give `n_x` values
+    /// ([`ExprError::OutputLength`] otherwise), as SPM checks.
+    pub fn compile(
+        f: &str,
+        g: &str,
+        n_x: usize,
+        n_v: usize,
+        pe: &Param,
+    ) -> Result<Self, ExprError> {
+        let layout = pe.layout();
+        let signature = Signature::columns(n_x, n_v, layout.clone());
+        let f = CompiledExpr::compile(f, &signature)?;
+        if f.output_len() != n_x {
+            return Err(ExprError::OutputLength {
+                what: "f",
+                expected: n_x,
+                found: f.output_len(),
+            });
+        }
+        let g = CompiledExpr::compile(g, &signature)?;
+        Ok(LevelFunctions {
+            f,
+            g,
+            p0: pe.spm_vec(),
+            layout,
         })
     }
 }

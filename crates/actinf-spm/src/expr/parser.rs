@@ -83,8 +83,9 @@ pub(crate) enum NodeKind {
     Transpose(Box<Node>),
     /// `start:stop` or `start:step:stop`.
     Range(Box<Node>, Option<Box<Node>>, Box<Node>),
-    /// `[...]`: rows of elements (empty rows dropped).
-    Matrix(Vec<Vec<Node>>),
+    /// `[...]`: rows of elements, each with the position where it starts
+    /// (empty rows dropped).
+    Matrix(Vec<Vec<(usize, Node)>>),
 }
 
 /// A parsed expression: nothing (the empty text, SPM's "no output") or a tree.
@@ -100,8 +101,22 @@ enum Context {
     Bracket,
 }
 
+/// The longest expression read, in tokens (SPM's are a few dozen).
+pub(crate) const MAX_TOKENS: usize = 4096;
+
+/// The deepest nesting read (parentheses, brackets, signs, operators): it
+/// bounds the recursion of parsing and compiling, so no text can exhaust
+/// the stack.
+pub(crate) const MAX_DEPTH: usize = 200;
+
 /// Parses a token list. `text_len` (in characters) positions end-of-text errors.
 pub(crate) fn parse(tokens: &[Token], text_len: usize) -> Result<Parsed, ExprError> {
+    if let Some(token) = tokens.get(MAX_TOKENS) {
+        return Err(ExprError::Unsupported {
+            what: format!("expression longer than {MAX_TOKENS} tokens"),
+            pos: token.pos,
+        });
+    }
     check_balance(tokens)?;
     if tokens.is_empty() {
         return Ok(Parsed::Empty);
@@ -111,8 +126,10 @@ pub(crate) fn parse(tokens: &[Token], text_len: usize) -> Result<Parsed, ExprErr
         i: 0,
         contexts: Vec::new(),
         text_len,
+        depth: 0,
     };
     let node = parser.expr()?;
+    check_depth(&node)?;
     let mut first_separator = None;
     while let Some(token) = parser.peek().filter(|t| t.tok == Tok::Semicolon) {
         first_separator.get_or_insert(token.pos);
@@ -133,6 +150,48 @@ pub(crate) fn parse(tokens: &[Token], text_len: usize) -> Result<Parsed, ExprErr
         });
     }
     Ok(Parsed::Expr(node))
+}
+
+fn too_deep(pos: usize) -> ExprError {
+    ExprError::Unsupported {
+        what: format!("nesting deeper than {MAX_DEPTH} levels"),
+        pos,
+    }
+}
+
+/// Refuses a tree deeper than [`MAX_DEPTH`] (a long chain of binary
+/// operators is parsed by a loop but makes a deep tree), without recursion.
+fn check_depth<'a>(root: &'a Node) -> Result<(), ExprError> {
+    let mut stack: Vec<(&'a Node, usize)> = vec![(root, 1)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(too_deep(node.pos));
+        }
+        let mut push = |child: &'a Node| stack.push((child, depth + 1));
+        match &node.kind {
+            NodeKind::Num(_) | NodeKind::Name(_) | NodeKind::Colon => {}
+            NodeKind::Field(target, _) | NodeKind::Neg(target) | NodeKind::Transpose(target) => {
+                push(target)
+            }
+            NodeKind::Apply(target, args) => {
+                push(target);
+                args.iter().for_each(push);
+            }
+            NodeKind::Binary(_, lhs, rhs) => {
+                push(lhs);
+                push(rhs);
+            }
+            NodeKind::Range(start, step, stop) => {
+                push(start);
+                if let Some(step) = step {
+                    push(step);
+                }
+                push(stop);
+            }
+            NodeKind::Matrix(rows) => rows.iter().flatten().for_each(|(_, element)| push(element)),
+        }
+    }
+    Ok(())
 }
 
 /// Reports the first unclosed or stray bracket before parsing, so that an
@@ -193,6 +252,8 @@ struct Parser<'a> {
     i: usize,
     contexts: Vec<Context>,
     text_len: usize,
+    /// Current recursion depth of `expr`, `unary` and `power_operand`.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -229,8 +290,24 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Runs `f` one recursion level deeper, refusing to go past [`MAX_DEPTH`].
+    fn deeper(&mut self, f: fn(&mut Self) -> Result<Node, ExprError>) -> Result<Node, ExprError> {
+        if self.depth >= MAX_DEPTH {
+            let pos = self.peek().map_or(self.text_len, |t| t.pos);
+            return Err(too_deep(pos));
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
     /// Range level.
     fn expr(&mut self) -> Result<Node, ExprError> {
+        self.deeper(Self::range)
+    }
+
+    fn range(&mut self) -> Result<Node, ExprError> {
         let start = self.additive()?;
         if let Some(colon) = self.peek().filter(|t| t.tok == Tok::Colon) {
             self.i += 1;
@@ -301,7 +378,7 @@ impl<'a> Parser<'a> {
             match token.tok {
                 Tok::Minus => {
                     self.i += 1;
-                    let operand = self.unary()?;
+                    let operand = self.deeper(Self::unary)?;
                     return Ok(Node {
                         kind: NodeKind::Neg(Box::new(operand)),
                         pos: token.pos,
@@ -309,7 +386,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Plus => {
                     self.i += 1;
-                    return self.unary();
+                    return self.deeper(Self::unary);
                 }
                 _ => {}
             }
@@ -353,7 +430,7 @@ impl<'a> Parser<'a> {
             match token.tok {
                 Tok::Minus => {
                     self.i += 1;
-                    let operand = self.power_operand()?;
+                    let operand = self.deeper(Self::power_operand)?;
                     return Ok(Node {
                         kind: NodeKind::Neg(Box::new(operand)),
                         pos: token.pos,
@@ -361,7 +438,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Plus => {
                     self.i += 1;
-                    return self.power_operand();
+                    return self.deeper(Self::power_operand);
                 }
                 _ => {}
             }
@@ -465,7 +542,7 @@ impl<'a> Parser<'a> {
     /// A matrix literal after `[`, up to and including `]`.
     fn matrix(&mut self, pos: usize) -> Result<Node, ExprError> {
         self.contexts.push(Context::Bracket);
-        let mut rows: Vec<Vec<Node>> = vec![Vec::new()];
+        let mut rows: Vec<Vec<(usize, Node)>> = vec![Vec::new()];
         // whether the last thing read was an element (so a separator may follow)
         let mut after_element = false;
         loop {
@@ -502,8 +579,11 @@ impl<'a> Parser<'a> {
                             self.unexpected(token, "`,`, `;`, `]` or whitespace between elements")
                         );
                     }
+                    let start = token.pos;
                     let element = self.expr()?;
-                    rows.last_mut().expect("rows is never empty").push(element);
+                    rows.last_mut()
+                        .expect("rows is never empty")
+                        .push((start, element));
                     after_element = true;
                 }
             }

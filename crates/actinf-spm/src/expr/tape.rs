@@ -8,7 +8,7 @@
 //! operands and its place in the buffer after theirs), which lets each
 //! instruction borrow its output and its inputs from the same buffer.
 
-use super::jet::{self, Dims, Fun};
+use super::jet::{self, Act, Dims, Fun};
 
 /// Shape `(rows, cols)`.
 pub(crate) type Shape = (usize, usize);
@@ -19,6 +19,8 @@ pub(crate) struct Reg {
     pub rows: usize,
     pub cols: usize,
     pub offset: usize,
+    /// For a register that views another's data: that register.
+    pub alias_of: Option<usize>,
 }
 
 impl Reg {
@@ -146,17 +148,24 @@ impl Program {
             rows,
             cols,
             offset: self.n_jets,
+            alias_of: None,
         });
         self.n_jets += rows * cols;
         self.regs.len() - 1
     }
 
-    /// A register that reads the data of `src` with another shape of the
-    /// same size (no copy, never written).
-    pub(crate) fn alias(&mut self, src: usize, (rows, cols): Shape) -> usize {
-        let offset = self.regs[src].offset;
-        debug_assert_eq!(rows * cols, self.regs[src].len());
-        self.regs.push(Reg { rows, cols, offset });
+    /// A register that views `rows × cols` consecutive elements of `src`
+    /// from element `start` on (no copy, never written).
+    pub(crate) fn alias(&mut self, src: usize, (rows, cols): Shape, start: usize) -> usize {
+        debug_assert!(start + rows * cols <= self.regs[src].len());
+        let offset = self.regs[src].offset + start;
+        let root = self.regs[src].alias_of.unwrap_or(src);
+        self.regs.push(Reg {
+            rows,
+            cols,
+            offset,
+            alias_of: Some(root),
+        });
         self.regs.len() - 1
     }
 
@@ -173,9 +182,59 @@ impl Program {
         }
     }
 
-    /// Runs the instructions. `buf` holds `n_jets` jets and has been through
-    /// [`Program::init_consts`]; `scratch` holds at least two jets.
-    pub(crate) fn run(&self, d: Dims, inputs: &Inputs, buf: &mut [f64], scratch: &mut [f64]) {
+    /// Which parts of each register's jets may be nonzero when the inputs
+    /// are seeded as `seeds`.
+    pub(crate) fn activities(&self, seeds: [Seed; 3]) -> Vec<Act> {
+        let mut acts = vec![Act::default(); self.regs.len()];
+        let of = |acts: &[Act], r: usize| acts[self.regs[r].alias_of.unwrap_or(r)];
+        for inst in &self.insts {
+            let (dst, act) = match inst {
+                Inst::Load { input, dst, .. } => {
+                    let seed = seeds[*input as usize];
+                    let act = Act {
+                        a: matches!(seed, Seed::A(_)),
+                        b: matches!(seed, Seed::B(_)),
+                    };
+                    (*dst, act)
+                }
+                Inst::Fun { src, dst, .. }
+                | Inst::Neg { src, dst }
+                | Inst::Transpose { src, dst }
+                | Inst::Sum { src, dst, .. } => (*dst, of(&acts, *src)),
+                Inst::Elementwise { a, b, dst, .. } | Inst::MatMul { a, b, dst } => {
+                    (*dst, of(&acts, *a).union(of(&acts, *b)))
+                }
+                Inst::Gather { dst, sources } => (
+                    *dst,
+                    sources
+                        .iter()
+                        .fold(Act::default(), |act, (r, _)| act.union(of(&acts, *r))),
+                ),
+            };
+            acts[dst] = act;
+        }
+        for (r, reg) in self.regs.iter().enumerate() {
+            if let Some(root) = reg.alias_of {
+                acts[r] = acts[root];
+            }
+        }
+        acts
+    }
+
+    /// Runs the instructions. `buf` holds `n_jets` jets: zero when laid out
+    /// for `d` but for the constants [`Program::init_consts`] wrote, and
+    /// since then written only by runs with the same `d` and `acts` (each
+    /// instruction writes the value and the active parts of its register, so
+    /// the inactive parts stay zero). `scratch` holds at least one jet;
+    /// `acts` comes from [`Program::activities`] for the inputs' seeds.
+    pub(crate) fn run(
+        &self,
+        d: Dims,
+        inputs: &Inputs,
+        acts: &[Act],
+        buf: &mut [f64],
+        scratch: &mut [f64],
+    ) {
         let w = d.w;
         for inst in &self.insts {
             match inst {
@@ -203,53 +262,54 @@ impl Program {
                     );
                 }
                 Inst::Fun { f, src, dst } => {
+                    let act = acts[*src];
                     let (a, out, _) = split(&self.regs, buf, w, *src, *src, *dst);
                     for (o, x) in out.chunks_exact_mut(w).zip(a.chunks_exact(w)) {
                         let (f0, f1, f2) = f.eval(x[0]);
-                        jet::chain(d, o, x, f0, f1, f2);
+                        jet::chain(d, o, x, act, f0, f1, f2);
                     }
                 }
                 Inst::Neg { src, dst } => {
+                    let act = acts[*src];
                     let (a, out, _) = split(&self.regs, buf, w, *src, *src, *dst);
-                    jet::neg(out, a);
+                    for (o, x) in out.chunks_exact_mut(w).zip(a.chunks_exact(w)) {
+                        jet::neg(d, o, x, act);
+                    }
                 }
                 Inst::Elementwise { op, a, b, dst } => {
                     let (ra, rb, ro) = (self.regs[*a], self.regs[*b], self.regs[*dst]);
                     let (xa, out, xb) = split(&self.regs, buf, w, *a, *b, *dst);
-                    elementwise(
-                        d,
-                        *op,
-                        ra.shape(),
-                        xa,
-                        rb.shape(),
-                        xb,
-                        ro.shape(),
-                        out,
-                        scratch,
-                    );
+                    let operands = ((ra.shape(), xa, acts[*a]), (rb.shape(), xb, acts[*b]));
+                    elementwise(d, *op, operands, ro.shape(), out, scratch);
                 }
                 Inst::MatMul { a, b, dst } => {
                     let (ra, rb) = (self.regs[*a], self.regs[*b]);
                     let (xa, out, xb) = split(&self.regs, buf, w, *a, *b, *dst);
-                    matmul(d, ra.shape(), xa, rb.shape(), xb, out);
+                    matmul(
+                        d,
+                        (ra.shape(), xa, acts[*a]),
+                        (rb.shape(), xb, acts[*b]),
+                        out,
+                    );
                 }
                 Inst::Transpose { src, dst } => {
                     let ra = self.regs[*src];
                     let (a, out, _) = split(&self.regs, buf, w, *src, *src, *dst);
-                    transpose(w, ra.shape(), a, out);
+                    transpose(d, ra.shape(), a, acts[*src], out);
                 }
                 Inst::Gather { dst, sources } => {
                     let r = self.regs[*dst];
+                    let act = acts[*dst];
                     let (lo, hi) = buf.split_at_mut(r.offset * w);
                     for (k, (reg, idx)) in sources.iter().enumerate() {
                         let from = (self.regs[*reg].offset + idx) * w;
-                        hi[k * w..(k + 1) * w].copy_from_slice(&lo[from..from + w]);
+                        jet::copy(d, &mut hi[k * w..(k + 1) * w], &lo[from..from + w], act);
                     }
                 }
                 Inst::Sum { src, dst, dim } => {
                     let ra = self.regs[*src];
                     let (a, out, _) = split(&self.regs, buf, w, *src, *src, *dst);
-                    sum(w, ra.shape(), a, *dim, out);
+                    sum(d, ra.shape(), a, acts[*src], *dim, out);
                 }
             }
         }
@@ -276,7 +336,9 @@ fn split<'b>(
 }
 
 /// Loads input elements `data` (whose first element is element `start` of
-/// an input of length `total`) with their seeds.
+/// an input of length `total`) with their seeds. The whole seed range of
+/// each element is written, so a workspace can switch between a parameter
+/// basis and the identity.
 fn load(
     d: Dims,
     out: &mut [f64],
@@ -287,20 +349,29 @@ fn load(
     total: usize,
 ) {
     let w = d.w;
+    if w == 1 {
+        out.copy_from_slice(data);
+        return;
+    }
     for (k, value) in data.iter().enumerate() {
+        // the other components are zero and stay zero (see `Program::run`)
         let e = &mut out[k * w..(k + 1) * w];
-        e.fill(0.0);
         e[0] = *value;
         let base = match seed {
             Seed::None => continue,
             Seed::A(off) => 1 + off,
             Seed::B(off) => 1 + d.na + off,
         };
+        let row = start + k;
         match basis {
-            None => e[base + start + k] = 1.0,
+            None => {
+                for (j, t) in e[base..base + total].iter_mut().enumerate() {
+                    *t = if j == row { 1.0 } else { 0.0 };
+                }
+            }
             Some((u, n)) => {
                 for j in 0..n {
-                    e[base + j] = u[start + k + j * total];
+                    e[base + j] = u[row + j * total];
                 }
             }
         }
@@ -316,20 +387,23 @@ fn expand_index((rows, cols): Shape, i: usize, j: usize) -> usize {
     ii + jj * rows
 }
 
+/// A matrix operand of a kernel: its shape, its jets and their activity.
+pub(crate) type Operand<'a> = (Shape, &'a [f64], Act);
+
 /// `out = a op b` element-wise.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn elementwise(
     d: Dims,
     op: ElOp,
-    sa: Shape,
-    a: &[f64],
-    sb: Shape,
-    b: &[f64],
+    ((sa, a, aa), (sb, b, ba)): (Operand, Operand),
     so: Shape,
     out: &mut [f64],
     scratch: &mut [f64],
 ) {
     let w = d.w;
+    if w == 1 {
+        return elementwise_values(op, (sa, a), (sb, b), so, out);
+    }
+    let act = aa.union(ba);
     let same = sa == so && sb == so;
     for j in 0..so.1 {
         for i in 0..so.0 {
@@ -342,70 +416,153 @@ pub(crate) fn elementwise(
             let (x, y) = (&a[ka * w..(ka + 1) * w], &b[kb * w..(kb + 1) * w]);
             let o = &mut out[k * w..(k + 1) * w];
             match op {
-                ElOp::Add => jet::add(o, x, y),
-                ElOp::Sub => jet::sub(o, x, y),
-                ElOp::Mul => jet::mul(d, o, x, y),
-                ElOp::Div => jet::div(d, o, x, y, &mut scratch[..w]),
-                ElOp::Pow => pow(d, o, x, y, scratch),
+                ElOp::Add => jet::add(d, o, x, y, act),
+                ElOp::Sub => jet::sub(d, o, x, y, act),
+                ElOp::Mul => jet::mul(d, o, x, aa, y, ba),
+                ElOp::Div => jet::div(d, o, x, aa, y, ba, &mut scratch[..w]),
+                ElOp::Pow => pow(d, o, (x, aa), (y, ba)),
             }
         }
     }
 }
 
-/// `out = x ^ y` for jets: with a constant exponent by the power rule
-/// (defined for negative bases), otherwise as `exp(y · log x)`.
-fn pow(d: Dims, out: &mut [f64], x: &[f64], y: &[f64], scratch: &mut [f64]) {
-    let w = d.w;
-    if y[1..].iter().all(|t| *t == 0.0) {
-        let (f0, f1, f2) = Fun::PowConst(y[0]).eval(x[0]);
-        jet::chain(d, out, x, f0, f1, f2);
+/// [`elementwise`] on plain numbers: one tight loop per operation.
+fn elementwise_values(
+    op: ElOp,
+    (sa, a): (Shape, &[f64]),
+    (sb, b): (Shape, &[f64]),
+    so: Shape,
+    out: &mut [f64],
+) {
+    let apply = |x: f64, y: f64| match op {
+        ElOp::Add => x + y,
+        ElOp::Sub => x - y,
+        ElOp::Mul => x * y,
+        ElOp::Div => x / y,
+        ElOp::Pow => Fun::PowConst(y).eval(x).0,
+    };
+    if sa == so && sb == so {
+        for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+            *o = apply(*x, *y);
+        }
+    } else if sb == (1, 1) {
+        for (o, x) in out.iter_mut().zip(a) {
+            *o = apply(*x, b[0]);
+        }
+    } else if sa == (1, 1) {
+        for (o, y) in out.iter_mut().zip(b) {
+            *o = apply(a[0], *y);
+        }
+    } else {
+        for j in 0..so.1 {
+            for i in 0..so.0 {
+                out[i + j * so.0] = apply(a[expand_index(sa, i, j)], b[expand_index(sb, i, j)]);
+            }
+        }
+    }
+}
+
+/// `out = x ^ y` for jets, by the two-variable chain rule with the partials
+/// of `x^y`. A term whose tangent is zero is skipped rather than multiplied,
+/// so a negative base with an exponent that does not vary gives the power
+/// rule's finite derivatives (not `NaN` from `log x`), and every [`Order`]
+/// gives the same numbers for the derivatives they share.
+///
+/// [`Order`]: crate::expr::Order
+fn pow(d: Dims, out: &mut [f64], (x, xa): (&[f64], Act), (y, ya): (&[f64], Act)) {
+    let (x0, y0) = (x[0], y[0]);
+    let (f0, fx, fxx) = Fun::PowConst(y0).eval(x0);
+    out[0] = f0;
+    if d.w == 1 {
         return;
     }
-    let (log_x, rest) = scratch.split_at_mut(w);
-    let product = &mut rest[..w];
-    let (l0, l1, l2) = Fun::Log.eval(x[0]);
-    jet::chain(d, log_x, x, l0, l1, l2);
-    jet::mul(d, product, log_x, y);
-    let (e0, e1, e2) = Fun::Exp.eval(product[0]);
-    jet::chain(d, out, product, e0, e1, e2);
+    let act = xa.union(ya);
+    let range = d.active(act);
+    let c0 = 1 + d.na + d.nb;
+    let ln = x0.ln();
+    let fy = f0 * ln;
+    let fyy = fy * ln;
+    let fxy = x0.powf(y0 - 1.0) * (1.0 + y0 * ln);
+    let term = |partial: f64, tangent: f64| {
+        if tangent == 0.0 {
+            0.0
+        } else {
+            partial * tangent
+        }
+    };
+    // inactive parts of x or y inside the output's range read as zero
+    for k in range.start..range.end.min(c0) {
+        out[k] = term(fx, x[k]) + term(fy, y[k]);
+    }
+    if !(act.a && act.b) {
+        return;
+    }
+    let (na, nb) = (d.na, d.nb);
+    for i in 0..na {
+        let (xi, yi) = (x[1 + i], y[1 + i]);
+        for j in 0..nb {
+            let (xj, yj) = (x[1 + na + j], y[1 + na + j]);
+            let k = c0 + i * nb + j;
+            out[k] = term(fx, x[k])
+                + term(fy, y[k])
+                + term(fxx, xi * xj)
+                + term(fxy, xi * yj + yi * xj)
+                + term(fyy, yi * yj);
+        }
+    }
 }
 
 /// `out = a * b` (matrix product).
-pub(crate) fn matmul(d: Dims, sa: Shape, a: &[f64], sb: Shape, b: &[f64], out: &mut [f64]) {
+pub(crate) fn matmul(d: Dims, (sa, a, aa): Operand, (sb, b, ba): Operand, out: &mut [f64]) {
     let w = d.w;
     let (n, inner, m) = (sa.0, sa.1, sb.1);
-    out.fill(0.0);
+    if w == 1 {
+        for j in 0..m {
+            for i in 0..n {
+                out[i + j * n] = (0..inner).map(|k| a[i + k * n] * b[k + j * inner]).sum();
+            }
+        }
+        return;
+    }
+    let range = d.active(aa.union(ba));
     for j in 0..m {
         for i in 0..n {
             let o = &mut out[(i + j * n) * w..(i + j * n + 1) * w];
+            o[0] = 0.0;
+            o[range.clone()].fill(0.0);
             for k in 0..inner {
                 let x = &a[(i + k * n) * w..(i + k * n + 1) * w];
                 let y = &b[(k + j * inner) * w..(k + j * inner + 1) * w];
-                jet::mul_acc(d, o, x, y);
+                jet::mul_acc(d, o, x, aa, y, ba);
             }
         }
     }
 }
 
 /// `out = a.'`.
-pub(crate) fn transpose(w: usize, (rows, cols): Shape, a: &[f64], out: &mut [f64]) {
+pub(crate) fn transpose(d: Dims, (rows, cols): Shape, a: &[f64], act: Act, out: &mut [f64]) {
+    let w = d.w;
     for j in 0..cols {
         for i in 0..rows {
             let from = (i + j * rows) * w;
             let to = (j + i * cols) * w;
-            out[to..to + w].copy_from_slice(&a[from..from + w]);
+            jet::copy(d, &mut out[to..to + w], &a[from..from + w], act);
         }
     }
 }
 
 /// `out = sum(a, dim)`.
-pub(crate) fn sum(w: usize, (rows, cols): Shape, a: &[f64], dim: u8, out: &mut [f64]) {
-    out.fill(0.0);
+pub(crate) fn sum(d: Dims, (rows, cols): Shape, a: &[f64], act: Act, dim: u8, out: &mut [f64]) {
+    let w = d.w;
+    for o in out.chunks_exact_mut(w) {
+        o[0] = 0.0;
+        o[d.active(act)].fill(0.0);
+    }
     for j in 0..cols {
         for i in 0..rows {
             let k = if dim == 1 { j } else { i };
             let from = (i + j * rows) * w;
-            jet::add_assign(&mut out[k * w..(k + 1) * w], &a[from..from + w]);
+            jet::add_assign(d, &mut out[k * w..(k + 1) * w], &a[from..from + w], act);
         }
     }
 }
