@@ -81,6 +81,21 @@ use crate::shift::kron;
 /// SPM's tolerance for changes in norm, `exp(−4)`.
 const TOL: f64 = 0.018_315_638_888_734_18;
 
+/// How the derivatives of `f` and `g` are refreshed along a pass
+/// (`spm_DEM_eval`'s `E.linear`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Linearity {
+    /// All derivatives at every sample (`E.linear = 0`).
+    Full,
+    /// All derivatives at the pass's first sample; the parameter Jacobians
+    /// follow the states linearly from there (`E.linear = 1`).
+    Linear,
+    /// First derivatives at every sample, the mixed (parameter × state)
+    /// derivatives frozen at the pass's first sample (`E.linear = 4`, the
+    /// setting `spm_LAP` forces).
+    FirstOrder,
+}
+
 /// Settings of [`Dem::run`] (SPM's `M(1).E`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemSettings {
@@ -150,7 +165,7 @@ pub struct DemResult {
 
 /// The derivatives of the stacked model at one expansion point.
 #[derive(Debug, Clone)]
-struct Stacked {
+pub(crate) struct Stacked {
     dgdx: DMatrix<f64>,
     dgdv: DMatrix<f64>,
     dfdx: DMatrix<f64>,
@@ -166,35 +181,41 @@ struct Stacked {
 }
 
 /// Generalized errors and their derivatives at one sample.
-struct Errors {
-    e: DVector<f64>,
-    du: DMatrix<f64>,
-    dy: DMatrix<f64>,
-    dc: DMatrix<f64>,
-    dp: DMatrix<f64>,
-    dup: Vec<DMatrix<f64>>,
+pub(crate) struct Errors {
+    /// `ε̃` (`n·ne + n·nx`: causal errors by order, then state errors).
+    pub(crate) e: DVector<f64>,
+    /// `∂ε̃/∂u`, `u = [x̃; ṽ]`.
+    pub(crate) du: DMatrix<f64>,
+    /// `∂ε̃/∂ỹ`.
+    pub(crate) dy: DMatrix<f64>,
+    /// `∂ε̃/∂η̃`.
+    pub(crate) dc: DMatrix<f64>,
+    /// `∂ε̃/∂q` (reduced parameters).
+    pub(crate) dp: DMatrix<f64>,
+    /// `∂²ε̃/∂u∂q_j`, one per reduced parameter.
+    pub(crate) dup: Vec<DMatrix<f64>>,
 }
 
 /// DEM for a [`HierarchicalModel`] (module docs).
 #[derive(Debug, Clone)]
 pub struct Dem {
-    model: HierarchicalModel,
+    pub(crate) model: HierarchicalModel,
     settings: DemSettings,
     /// Offsets of each level's states, causes, outputs and reduced parameters.
-    x_at: Vec<usize>,
-    v_at: Vec<usize>,
-    e_at: Vec<usize>,
-    p_at: Vec<usize>,
+    pub(crate) x_at: Vec<usize>,
+    pub(crate) v_at: Vec<usize>,
+    pub(crate) e_at: Vec<usize>,
+    pub(crate) p_at: Vec<usize>,
     /// Per level: basis `U` of the free parameters.
-    bases: Vec<DMatrix<f64>>,
+    pub(crate) bases: Vec<DMatrix<f64>>,
     /// Prior precision of the reduced parameters.
-    parameter_prior_precision: DMatrix<f64>,
+    pub(crate) parameter_prior_precision: DMatrix<f64>,
     /// Fixed part of the generalized precision and its components.
     fixed_precision: DMatrix<f64>,
     components: Vec<DMatrix<f64>>,
-    hyper_mean: DVector<f64>,
+    pub(crate) hyper_mean: DVector<f64>,
     hyper_precision: DMatrix<f64>,
-    hyper_covariance: DMatrix<f64>,
+    pub(crate) hyper_covariance: DMatrix<f64>,
     /// Prior precision of the generalized states `Pu`.
     state_prior: DMatrix<f64>,
     /// Which errors enter `F` (`je`) and which states `Σ_u` (`ju`).
@@ -384,7 +405,7 @@ impl Dem {
     }
 
     /// Each level's parameters at the reduced deviation `q`.
-    fn level_parameters(&self, q: &DVector<f64>) -> Vec<DVector<f64>> {
+    pub(crate) fn level_parameters(&self, q: &DVector<f64>) -> Vec<DVector<f64>> {
         self.model
             .levels
             .iter()
@@ -402,9 +423,11 @@ impl Dem {
         x: &DVector<f64>,
         v: &DVector<f64>,
         params: &[DVector<f64>],
+        mixed: bool,
     ) -> Result<Stacked, GcError> {
         let m = &self.model;
         let (nx, nv, ne, np) = (m.nx(), m.nv(), m.ne(), self.free_parameters());
+        let nm = if mixed { np } else { 0 };
         let mut s = Stacked {
             dgdx: DMatrix::zeros(ne, nx),
             dgdv: DMatrix::zeros(ne, nv),
@@ -412,22 +435,31 @@ impl Dem {
             dfdv: DMatrix::zeros(nx, nv),
             dgdp: DMatrix::zeros(ne, np),
             dfdp: DMatrix::zeros(nx, np),
-            dgdxp: vec![DMatrix::zeros(ne, nx); np],
-            dgdvp: vec![DMatrix::zeros(ne, nv); np],
-            dfdxp: vec![DMatrix::zeros(nx, nx); np],
-            dfdvp: vec![DMatrix::zeros(nx, nv); np],
+            dgdxp: vec![DMatrix::zeros(ne, nx); nm],
+            dgdvp: vec![DMatrix::zeros(ne, nv); nm],
+            dfdxp: vec![DMatrix::zeros(nx, nx); nm],
+            dfdvp: vec![DMatrix::zeros(nx, nv); nm],
             x: x.clone(),
             v: v.clone(),
         };
         for (i, level) in m.levels.iter().enumerate() {
             let xi = x.rows(self.x_at[i], level.states);
             let vi = v.rows(self.v_at[i], level.causes);
-            let d: LevelDerivatives = level.functions.derivatives(
-                xi.as_slice(),
-                vi.as_slice(),
-                params[i].as_slice(),
-                &self.bases[i],
-            )?;
+            let d: LevelDerivatives = if mixed {
+                level.functions.derivatives(
+                    xi.as_slice(),
+                    vi.as_slice(),
+                    params[i].as_slice(),
+                    &self.bases[i],
+                )?
+            } else {
+                level.functions.first_derivatives(
+                    xi.as_slice(),
+                    vi.as_slice(),
+                    params[i].as_slice(),
+                    &self.bases[i],
+                )?
+            };
             let (xa, va, ea, pa) = (self.x_at[i], self.v_at[i], self.e_at[i], self.p_at[i]);
             let (l, n_i, m_i) = (level.outputs, level.states, level.causes);
             let k = self.bases[i].ncols();
@@ -447,7 +479,7 @@ impl Dem {
             s.dfdv.view_mut((xa, va), (n_i, m_i)).copy_from(&d.dfdv);
             s.dgdp.view_mut((ea, pa), (l, k)).copy_from(&d.dgdp);
             s.dfdp.view_mut((xa, pa), (n_i, k)).copy_from(&d.dfdp);
-            for j in 0..k {
+            for j in 0..if mixed { k } else { 0 } {
                 for (name, mat, rows, cols) in [
                     ("∂²g/∂x∂θ", &d.dgdxp, l, n_i),
                     ("∂²g/∂v∂θ", &d.dgdvp, l, m_i),
@@ -480,13 +512,14 @@ impl Dem {
 
     /// `spm_DEM_eval`: the generalized errors and their derivatives at the
     /// expectation `(x̃, ṽ)` with data `ỹ` and prior causes `η̃`.
-    fn evaluate(
+    pub(crate) fn evaluate(
         &self,
         qx: &[DVector<f64>],
         qv: &[DVector<f64>],
         qy: &[DVector<f64>],
         qc: &[DVector<f64>],
         params: &[DVector<f64>],
+        mode: Linearity,
         frozen: &mut Option<Stacked>,
     ) -> Result<Errors, GcError> {
         let m = &self.model;
@@ -508,19 +541,34 @@ impl Dem {
             f.rows_mut(self.x_at[i], level.states).copy_from(&fi);
             g.rows_mut(self.e_at[i], level.outputs).copy_from(&gi);
         }
-        // Derivatives: fresh, or frozen at the pass's first point (linear).
+        // Derivatives: fresh; frozen at the pass's first point (linear); or
+        // first derivatives fresh with the mixed ones frozen (first order).
         let current;
-        let s: &Stacked = if self.settings.linear {
-            if frozen.is_none() {
-                *frozen = Some(self.derivatives(&qx[0], &qv[0], params)?);
+        let (s, mixed): (&Stacked, &Stacked) = match mode {
+            Linearity::Full => {
+                current = self.derivatives(&qx[0], &qv[0], params, true)?;
+                (&current, &current)
             }
-            frozen.as_ref().unwrap()
-        } else {
-            current = self.derivatives(&qx[0], &qv[0], params)?;
-            &current
+            Linearity::Linear => {
+                if frozen.is_none() {
+                    *frozen = Some(self.derivatives(&qx[0], &qv[0], params, true)?);
+                }
+                let fz = frozen.as_ref().expect("set above");
+                (fz, fz)
+            }
+            Linearity::FirstOrder => {
+                if frozen.is_none() {
+                    *frozen = Some(self.derivatives(&qx[0], &qv[0], params, true)?);
+                    let fz = frozen.as_ref().expect("set above");
+                    (fz, fz)
+                } else {
+                    current = self.derivatives(&qx[0], &qv[0], params, false)?;
+                    (&current, frozen.as_ref().expect("checked above"))
+                }
+            }
         };
         let (mut dgdp, mut dfdp) = (s.dgdp.clone(), s.dfdp.clone());
-        if self.settings.linear {
+        if mode == Linearity::Linear {
             let dx = &qx[0] - &s.x;
             let dv = &qv[0] - &s.v;
             for p in 0..np {
@@ -610,11 +658,11 @@ impl Dem {
         dp.view_mut((n * ne, 0), (nx, np)).copy_from(&(-&dfdp));
         for k in 1..n {
             for p in 0..np {
-                let mut cg = &s.dgdxp[p] * &qx[k];
-                let mut cf = &s.dfdxp[p] * &qx[k];
+                let mut cg = &mixed.dgdxp[p] * &qx[k];
+                let mut cf = &mixed.dfdxp[p] * &qx[k];
                 if k < d {
-                    cg += &s.dgdvp[p] * &qv[k];
-                    cf += &s.dfdvp[p] * &qv[k];
+                    cg += &mixed.dgdvp[p] * &qv[k];
+                    cf += &mixed.dfdvp[p] * &qv[k];
                 }
                 dp.view_mut((k * ne, p), (ne, 1)).copy_from(&(-cg));
                 dp.view_mut((n * ne + k * nx, p), (nx, 1)).copy_from(&(-cf));
@@ -625,14 +673,14 @@ impl Dem {
             let mut m = DMatrix::zeros(size, nu);
             for k in 0..n {
                 m.view_mut((k * ne, k * nx), (ne, nx))
-                    .copy_from(&(-&s.dgdxp[p]));
+                    .copy_from(&(-&mixed.dgdxp[p]));
                 m.view_mut((n * ne + k * nx, k * nx), (nx, nx))
-                    .copy_from(&(-&s.dfdxp[p]));
+                    .copy_from(&(-&mixed.dfdxp[p]));
                 if k < d {
                     m.view_mut((k * ne, n * nx + k * nv), (ne, nv))
-                        .copy_from(&(-&s.dgdvp[p]));
+                        .copy_from(&(-&mixed.dgdvp[p]));
                     m.view_mut((n * ne + k * nx, n * nx + k * nv), (nx, nv))
-                        .copy_from(&(-&s.dfdvp[p]));
+                        .copy_from(&(-&mixed.dfdvp[p]));
                 }
             }
             dup.push(m);
@@ -748,7 +796,12 @@ impl Dem {
                 for k in 0..d {
                     qc[k].copy_from_slice(&c_buf[k * nc..(k + 1) * nc]);
                 }
-                let err = self.evaluate(&qx, &qv, &qy, &qc, &params, &mut frozen)?;
+                let mode = if self.settings.linear {
+                    Linearity::Linear
+                } else {
+                    Linearity::Full
+                };
+                let err = self.evaluate(&qx, &qv, &qy, &qc, &params, mode, &mut frozen)?;
                 let du_t_is = err.du.transpose() * &i_s;
                 let qu_p = &du_t_is * &err.du + &self.state_prior;
                 let mut qu_c = regularised_inverse(&qu_p);
@@ -1076,7 +1129,7 @@ fn check_shape(what: &str, m: &DMatrix<f64>, rows: usize, cols: usize) -> Result
 }
 
 /// `tr(A B)` without forming the product.
-fn trace_product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+pub(crate) fn trace_product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
     let mut t = 0.0;
     for i in 0..a.nrows() {
         for k in 0..a.ncols() {

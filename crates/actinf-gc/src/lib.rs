@@ -17,6 +17,7 @@ pub mod dstep;
 pub mod embed;
 pub mod error;
 pub mod hierarchical;
+pub mod lap;
 pub mod linearise;
 pub mod model;
 pub mod nonlinear;
