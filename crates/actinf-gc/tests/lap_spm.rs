@@ -225,3 +225,68 @@ fn lap_without_learning_reproduces_spm() {
     println!("{line}");
     assert!(worst < TOLERANCE, "worst relative gap {worst:.2e}");
 }
+
+/// `spm_LAP` on the `DEM_triple` data and model of `dem_convolution.json`
+/// (seed 1): two free parameters and the log-precisions of the output
+/// errors (`h`) and of the state noise (`g`) learned online. Made with
+/// `tests/fixtures/spm12/octave/lap_triple.m` (SPM12 r7771 under Octave
+/// 7.3, with the `fcnchk` stand-in beside it); SPM stopped after 16
+/// passes, so the states and averaged estimates are those of pass 15.
+#[test]
+fn lap_learns_parameters_and_log_precisions_as_spm() {
+    let run = fixture("dem_convolution_LAP_triple.json")["runs"][0].clone();
+    let r = filter(&run, common::convolution_level());
+    let (mut worst, mut line) = compare_common(&run, &r);
+    let spm_p: Vec<f64> = run["qP_p_per_t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(numbers)
+        .collect();
+    let ours_p: Vec<f64> = (0..r.parameter_trace.ncols())
+        .flat_map(|t| [1, 4].map(|i| r.parameter_trace[(i, t)]))
+        .collect();
+    let spm_h: Vec<f64> = run["qH_p_per_t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(numbers)
+        .collect();
+    let ours_h = row_major(&r.log_precision_trace.transpose());
+    let qh = [
+        run["qH"]["h"][0][0].as_f64().unwrap(),
+        run["qH"]["g"][0][0].as_f64().unwrap(),
+    ];
+    let ours_qh = [r.output_log_precisions[0], r.state_log_precisions[0]];
+    let cc: Vec<f64> = run["CC_components_per_iteration"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(numbers)
+        .collect();
+    let ours_cc: Vec<f64> = r
+        .free_energy_terms
+        .iter()
+        .flat_map(|t| t.to_array())
+        .collect();
+    let extra = [
+        ("qP.p(t)", relative_gap(&ours_p, &spm_p)),
+        ("qH.p(t)", relative_gap(&ours_h, &spm_h)),
+        ("qH.h,g", relative_gap(&ours_qh, &qh)),
+        (
+            "qH.C",
+            relative_gap(
+                &row_major(&r.log_precision_covariance),
+                &row_major(&matrix(&run["qH"]["C"])),
+            ),
+        ),
+        ("CC", relative_gap(&ours_cc, &cc)),
+    ];
+    for (name, gap) in extra {
+        line += &format!("{name} {gap:.2e}  ");
+        worst = worst.max(gap);
+    }
+    println!("{line}");
+    println!("log-precisions h, g: {ours_qh:?} (SPM {qh:?})");
+    assert!(worst < TOLERANCE, "worst relative gap {worst:.2e}");
+}

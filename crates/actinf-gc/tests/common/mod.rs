@@ -21,8 +21,12 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// A matrix given as a list of rows (a list of numbers is a column).
+/// A matrix given as a list of rows (a list of numbers is a column, a
+/// number a 1 × 1 matrix).
 pub fn matrix(v: &Value) -> DMatrix<f64> {
+    if let Some(x) = v.as_f64() {
+        return DMatrix::from_element(1, 1, x);
+    }
     let rows: Vec<Vec<f64>> = v
         .as_array()
         .unwrap()
