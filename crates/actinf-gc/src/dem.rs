@@ -74,7 +74,7 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
 use crate::hierarchical::{HierarchicalModel, LevelDerivatives};
-use crate::linearise::{expm, local_linearisation_step};
+use crate::linearise::{expm, forced_linearisation_step};
 use crate::precision::temporal_precision;
 use crate::shift::kron;
 
@@ -853,38 +853,7 @@ impl Dem {
                 let dv_duu = -(&du_t_is * &err.du) - &dw_duu / 2.0 - &self.state_prior;
                 let dv_duy = -(&du_t_is * &err.dy);
                 let dv_duc = -(&du_t_is * &err.dc);
-                let total = nu + n * ny + d * nc;
-                let mut flow = DVector::zeros(total);
-                let mut jac = DMatrix::zeros(total, total);
-                flow.rows_mut(0, nu).copy_from(&dv_du);
-                jac.view_mut((0, 0), (nu, nu)).copy_from(&dv_duu);
-                jac.view_mut((0, nu), (nu, n * ny)).copy_from(&dv_duy);
-                jac.view_mut((0, nu + n * ny), (nu, d * nc))
-                    .copy_from(&dv_duc);
-                // + D·[x̃; ṽ; ỹ; η̃]
-                let mut state = DVector::zeros(total);
-                state.rows_mut(0, nu).copy_from(&u);
-                for k in 0..n {
-                    state.rows_mut(nu + k * ny, ny).copy_from(&qy[k]);
-                }
-                for k in 0..d {
-                    state.rows_mut(nu + n * ny + k * nc, nc).copy_from(&qc[k]);
-                }
-                for (offset, orders, dims) in [
-                    (0, n, nx),
-                    (n * nx, d, nv),
-                    (nu, n, ny),
-                    (nu + n * ny, d, nc),
-                ] {
-                    for k in 0..orders.saturating_sub(1) {
-                        for j in 0..dims {
-                            let r = offset + k * dims + j;
-                            flow[r] += state[r + dims];
-                            jac[(r, r + dims)] += 1.0;
-                        }
-                    }
-                }
-                let step = local_linearisation_step(&jac, &flow, 1.0)?;
+                let step = self.dstep_update(dv_duu, dv_du, &dv_duy, &dv_duc, &u, &qy, &qc)?;
                 if let Some(i) = step.iter().position(|s| !s.is_finite()) {
                     return Err(GcError::Diverged {
                         step: t,
@@ -1055,6 +1024,59 @@ impl Dem {
             log_precision_covariance: h_c,
             iterations,
         })
+    }
+
+    /// The D-step's update of `u = [x̃; ṽ]` over one sampling interval:
+    /// local linearisation of the flow of `[u; ỹ; η̃]`, `u̇ = Du + ∂V/∂u`,
+    /// `ỹ̇ = Dỹ`, `η̃̇ = Dη̃`, given the gradient `∂V/∂u` and the curvatures
+    /// `∂²V/∂u²`, `∂²V/∂u∂ỹ`, `∂²V/∂u∂η̃`. The data and prior causes move
+    /// with their own Taylor expansion, so only `u`'s step is computed
+    /// ([`forced_linearisation_step`], the same step as on the whole flow).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn dstep_update(
+        &self,
+        mut juu: DMatrix<f64>,
+        mut grad: DVector<f64>,
+        juy: &DMatrix<f64>,
+        juc: &DMatrix<f64>,
+        u: &DVector<f64>,
+        qy: &[DVector<f64>],
+        qc: &[DVector<f64>],
+    ) -> Result<DVector<f64>, GcError> {
+        let m = &self.model;
+        let (n, d) = (self.settings.state_orders, self.settings.cause_orders);
+        let (nx, nv, ny, nc) = (m.nx(), m.nv(), m.ny(), m.nc());
+        // + D u
+        for (offset, orders, dims) in [(0, n, nx), (n * nx, d, nv)] {
+            for k in 0..orders.saturating_sub(1) {
+                for j in 0..dims {
+                    let r = offset + k * dims + j;
+                    grad[r] += u[r + dims];
+                    juu[(r, r + dims)] += 1.0;
+                }
+            }
+        }
+        // Forcing by the inputs' motion: g_k = J_y D^k ỹ + J_c D^k η̃.
+        let mut forcing = Vec::with_capacity(n);
+        forcing.push(grad);
+        let mut shifted_y = DVector::zeros(n * ny);
+        let mut shifted_c = DVector::zeros(d * nc);
+        for k in 1..n {
+            shifted_y.fill(0.0);
+            for o in 0..n - k {
+                shifted_y.rows_mut(o * ny, ny).copy_from(&qy[o + k]);
+            }
+            let mut g = juy * &shifted_y;
+            if k < d {
+                shifted_c.fill(0.0);
+                for o in 0..d - k {
+                    shifted_c.rows_mut(o * nc, nc).copy_from(&qc[o + k]);
+                }
+                g += juc * &shifted_c;
+            }
+            forcing.push(g);
+        }
+        forced_linearisation_step(&juu, &forcing)
     }
 
     /// `Π̃ = Π₀ + Σ_j exp(λ_j) Q̃_j`.

@@ -116,7 +116,7 @@ use crate::dem::{
 use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
 use crate::hierarchical::HierarchicalModel;
-use crate::linearise::local_linearisation_step;
+use crate::linearise::expm;
 use crate::precision::temporal_precision;
 use crate::shift::kron;
 
@@ -613,14 +613,18 @@ impl GeneralizedFilter {
         let mut saved: Option<Pass> = None;
         let mut iterations = 0;
 
-        let shift = |offset: usize, orders: usize, dims: usize, state: &DVector<f64>| {
-            let mut f = DVector::zeros(orders * dims);
-            for k in 0..orders.saturating_sub(1) {
-                for j in 0..dims {
-                    f[k * dims + j] = state[offset + (k + 1) * dims + j];
-                }
-            }
-            f
+
+        // φ₁ of the slow flow's 2 × 2 Jacobian [[0, 1], [−1, −κ]] (κ = N),
+        // shared by every parameter and log-precision.
+        let kb = ns as f64;
+        let phi = {
+            let mut a = DMatrix::zeros(4, 4);
+            a[(0, 1)] = 1.0;
+            a[(1, 0)] = -1.0;
+            a[(1, 1)] = -kb;
+            a[(0, 2)] = 1.0;
+            a[(1, 3)] = 1.0;
+            expm(&a)?.view((0, 2), (2, 2)).into_owned()
         };
 
         for pass_index in 0..passes {
@@ -838,70 +842,48 @@ impl GeneralizedFilter {
                 let dl_db = &cb * dl_db;
                 let dh_db = &cb * dh_db;
 
-                // The flow of [ỹ; u; η̃; b; b′] and its Jacobian.
-                let kb = ns as f64;
-                let (oy, ou) = (0, n * ny);
-                let oc = ou + nu;
-                let ob = oc + d * nc;
-                let od = ob + nq;
-                let total = od + nq;
-                let mut state = DVector::zeros(total);
-                for k in 0..n {
-                    state.rows_mut(oy + k * ny, ny).copy_from(&qy[k]);
-                }
-                state.rows_mut(ou, nu).copy_from(&u);
-                for k in 0..d {
-                    state.rows_mut(oc + k * nc, nc).copy_from(&qc[k]);
-                }
-                let mut flow = DVector::zeros(total);
-                let mut jac = DMatrix::zeros(total, total);
-                flow.rows_mut(oy, n * ny)
-                    .copy_from(&shift(oy, n, ny, &state));
-                let mut du_u = shift(ou, n, nx, &state);
-                du_u.extend(shift(ou + n * nx, d, nv, &state).iter().copied());
-                flow.rows_mut(ou, nu).copy_from(&(du_u - &dl_du));
-                flow.rows_mut(oc, d * nc)
-                    .copy_from(&shift(oc, d, nc, &state));
-                flow.rows_mut(ob, nq).copy_from(&dbdt);
-                flow.rows_mut(od, nq)
-                    .copy_from(&(-(&dbdt * kb) - dl_db - dh_db));
-                jac.view_mut((ou, oy), (nu, n * ny)).copy_from(&(-dl_duy));
-                jac.view_mut((ou, ou), (nu, nu)).copy_from(&(-dl_duu));
-                jac.view_mut((ou, oc), (nu, d * nc)).copy_from(&(-dl_duc));
-                for (offset, orders, dims) in [
-                    (oy, n, ny),
-                    (ou, n, nx),
-                    (ou + n * nx, d, nv),
-                    (oc, d, nc),
-                ] {
-                    for k in 0..orders.saturating_sub(1) {
-                        for j in 0..dims {
-                            let r = offset + k * dims + j;
-                            jac[(r, r + dims)] += 1.0;
-                        }
-                    }
-                }
+
+                // The flow of [ỹ; u; η̃] (the states' step) and of [b; b′]:
+                // the two parts of the Jacobian are uncoupled.
+                let du = self.dem.dstep_update(
+                    -dl_duu,
+                    -dl_du,
+                    &(-dl_duy),
+                    &(-dl_duc),
+                    &u,
+                    &qy,
+                    &qc,
+                )?;
+                // b′′ = −κ b′ − g, coordinate by coordinate: the step of
+                // [b; b′] is φ₁(A) [b′; −κ b′ − g], A = [[0, 1], [−1, −κ]].
+                let g = dl_db + dh_db;
+                let mut db = DVector::zeros(nq);
+                let mut ddb = DVector::zeros(nq);
                 for i in 0..nq {
-                    jac[(ob + i, od + i)] = 1.0;
-                    jac[(od + i, ob + i)] = -1.0;
-                    jac[(od + i, od + i)] = -kb;
+                    let (p, q) = (dbdt[i], -kb * dbdt[i] - g[i]);
+                    db[i] = phi[(0, 0)] * p + phi[(0, 1)] * q;
+                    ddb[i] = phi[(1, 0)] * p + phi[(1, 1)] * q;
                 }
-                let step = local_linearisation_step(&jac, &flow, 1.0)?;
-                if let Some(i) = step.iter().position(|s| !s.is_finite()) {
+                if let Some(i) = du
+                    .iter()
+                    .chain(db.iter())
+                    .chain(ddb.iter())
+                    .position(|s| !s.is_finite())
+                {
                     return Err(GcError::Diverged {
                         step: t,
                         reason: format!("update {i} of the generalized flow is not finite"),
                     });
                 }
                 for k in 0..n {
-                    qx[k] += step.rows(ou + k * nx, nx);
+                    qx[k] += du.rows(k * nx, nx);
                 }
                 for k in 0..d {
-                    qv[k] += step.rows(ou + n * nx + k * nv, nv);
+                    qv[k] += du.rows(n * nx + k * nv, nv);
                 }
-                qp += step.rows(ob, np);
-                qh += step.rows(ob + np, nb);
-                dbdt += step.rows(od, nq);
+                qp += db.rows(0, np);
+                qh += db.rows(np, nb);
+                dbdt += ddb;
             }
 
             // Bayesian averaging of the parameters and log-precisions.

@@ -100,6 +100,90 @@ pub fn local_linearisation_step(
     Ok(dx)
 }
 
+/// The local-linearisation step over unit time of states `u` whose flow is
+/// driven by inputs that move with their own Taylor expansion — the
+/// D-step's flow of `[ũ; ỹ; η̃]`, whose Jacobian is block upper triangular
+/// with nilpotent shifts `D` on the inputs' blocks:
+///
+/// ```text
+/// d/dt [u; y] = [f_u; D y] + [[J, J_y], [0, D]] [u − u₀; y − y₀]
+/// ```
+///
+/// The inputs follow `y(t) = exp(D t) y₀` exactly, so `u` sees the forcing
+/// `Σ_k g_k t^k/k!` with `g_0 = f_u` and `g_k = J_y D^k y₀`, and its step is
+///
+/// ```text
+/// Δu = Σ_k φ_{k+1}(J) g_k,   φ_k(J) = ∫₀¹ exp(J(1 − s)) s^{k−1}/(k−1)! ds,
+/// ```
+///
+/// read from one exponential of size `m + p` (`m = dim u`, `p` forcing
+/// terms) instead of one of the whole flow's size: the top-right column of
+/// `exp([[J, G], [0, S]])` with `G = [g_0 … g_{p−1}]` and `S` the shift that
+/// generates the monomials `t^k/k!` (Al-Mohy & Higham 2011, "Computing the
+/// action of the matrix exponential", SIAM J Sci Comput 33, §2). Exactly the
+/// `u` part of [`local_linearisation_step`] on the whole flow; the inputs'
+/// own step is their Taylor shift and is not needed.
+///
+/// `forcing[k]` is `g_k`; trailing terms that are zero may be left out.
+///
+/// # Errors
+/// As [`local_linearisation_step`]: [`GcError::Dimension`] for a non-square
+/// `J` or forcing terms of the wrong length, [`GcError::Value`] for
+/// non-finite input or an overflowing step.
+pub fn forced_linearisation_step(
+    j: &DMatrix<f64>,
+    forcing: &[DVector<f64>],
+) -> Result<DVector<f64>, GcError> {
+    let m = j.nrows();
+    if j.ncols() != m {
+        return Err(GcError::Dimension {
+            what: "Jacobian J".into(),
+            expected: "a square matrix".into(),
+            got: format!("{} × {}", j.nrows(), j.ncols()),
+        });
+    }
+    if let Some(g) = forcing.iter().find(|g| g.len() != m) {
+        return Err(GcError::Dimension {
+            what: "forcing term".into(),
+            expected: format!("length {m} (the order of J)"),
+            got: format!("length {}", g.len()),
+        });
+    }
+    check_finite("Jacobian J (column-major)", j.as_slice())?;
+    for g in forcing {
+        check_finite("forcing term", g.as_slice())?;
+    }
+    let p = forcing
+        .iter()
+        .rposition(|g| g.iter().any(|&v| v != 0.0))
+        .map_or(0, |i| i + 1);
+    let scale = forcing[..p].iter().fold(0.0f64, |a, g| a.max(g.amax()));
+    if m == 0 || p == 0 || scale == 0.0 {
+        return Ok(DVector::zeros(m));
+    }
+    let mut a = DMatrix::zeros(m + p, m + p);
+    a.view_mut((0, 0), (m, m)).copy_from(j);
+    for (k, g) in forcing[..p].iter().enumerate() {
+        for i in 0..m {
+            a[(i, m + k)] = g[i] / scale;
+        }
+        if k > 0 {
+            a[(m + k, m + k - 1)] = 1.0;
+        }
+    }
+    let e = expm(&a)?;
+    let du = DVector::from_fn(m, |i, _| e[(i, m)] * scale);
+    if let Some((index, &value)) = du.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(GcError::Value {
+            what: "local-linearisation step Δu".into(),
+            index,
+            value,
+            expected: "a finite step (exp(J) overflowed: unstable J)".into(),
+        });
+    }
+    Ok(du)
+}
+
 /// The matrix exponential `exp(A) = Σ_k A^k/k!` of a square matrix, by
 /// scaling and squaring with a diagonal Padé approximant (Higham 2005, "The
 /// scaling and squaring method for the matrix exponential revisited", SIAM J
@@ -244,6 +328,49 @@ fn check_finite(what: &str, values: &[f64]) -> Result<(), GcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forced_step_is_the_state_part_of_the_whole_flow_step() {
+        // u: 3 states driven by y (2 channels × 3 orders) through J_y.
+        let (m, dims, orders) = (3, 2, 3);
+        let j = DMatrix::from_row_slice(3, 3, &[-2.0, 1.0, 0.3, 0.0, -0.5, 1.0, 0.2, -1.0, -3.0]);
+        let jy = DMatrix::from_fn(m, dims * orders, |i, k| ((i * 7 + k * 3) % 5) as f64 * 0.3 - 0.6);
+        let fu = DVector::from_vec(vec![0.4, -1.1, 0.7]);
+        let y = DVector::from_fn(dims * orders, |i, _| (i as f64 * 0.9).sin());
+        // The whole flow [u; y] with the shift D on y.
+        let total = m + dims * orders;
+        let mut jac = DMatrix::zeros(total, total);
+        jac.view_mut((0, 0), (m, m)).copy_from(&j);
+        jac.view_mut((0, m), (m, dims * orders)).copy_from(&jy);
+        let mut flow = DVector::zeros(total);
+        flow.rows_mut(0, m).copy_from(&fu);
+        for k in 0..orders - 1 {
+            for c in 0..dims {
+                jac[(m + k * dims + c, m + (k + 1) * dims + c)] = 1.0;
+                flow[m + k * dims + c] = y[(k + 1) * dims + c];
+            }
+        }
+        let whole = local_linearisation_step(&jac, &flow, 1.0).unwrap();
+        // g_k = J_y D^k y.
+        let mut forcing = vec![fu.clone()];
+        for k in 1..orders {
+            let mut shifted = DVector::zeros(dims * orders);
+            for o in 0..orders - k {
+                for c in 0..dims {
+                    shifted[o * dims + c] = y[(o + k) * dims + c];
+                }
+            }
+            forcing.push(&jy * shifted);
+        }
+        let du = forced_linearisation_step(&j, &forcing).unwrap();
+        for i in 0..m {
+            assert!((du[i] - whole[i]).abs() < 1e-13, "{i}: {} vs {}", du[i], whole[i]);
+        }
+        // Zero forcing: no step; wrong length: an error.
+        let zero = forced_linearisation_step(&j, &[DVector::zeros(3)]).unwrap();
+        assert_eq!(zero, DVector::zeros(3));
+        assert!(forced_linearisation_step(&j, &[DVector::zeros(2)]).is_err());
+    }
 
     #[test]
     fn pade_coefficients_match_higham() {
