@@ -772,6 +772,7 @@ impl Dem {
             let mut ee = DMatrix::zeros(size, size);
             let mut ece = DMatrix::zeros(size, size);
             let mut i_s = self.precision(&h);
+            let is_sparse = SparseRows::new(&i_s);
             let params = self.level_parameters(&qp_e);
             let mut frozen = None;
 
@@ -802,8 +803,9 @@ impl Dem {
                     Linearity::Full
                 };
                 let err = self.evaluate(&qx, &qv, &qy, &qc, &params, mode, &mut frozen)?;
-                let du_t_is = err.du.transpose() * &i_s;
-                let qu_p = &du_t_is * &err.du + &self.state_prior;
+                // Products with the (sparse) generalized precision.
+                let is_du = is_sparse.mul(&err.du);
+                let qu_p = err.du.tr_mul(&is_du) + &self.state_prior;
                 let mut qu_c = regularised_inverse(&qu_p);
                 for (i, &keep) in self.state_in_covariance.iter().enumerate() {
                     if !keep {
@@ -816,27 +818,30 @@ impl Dem {
                 let ece_p = &err.dp * &qp_c * err.dp.transpose();
                 pass.record(t, &qx[0], &qv[0], &qy[0], &err, &qu_c, n, nx);
 
-                // The parameters' uncertainty: dW/du, d²W/du².
+                // The parameters' uncertainty W_θ = tr(Σ_θ ε̃_θuᵀ Π̃ ε̃_θu)
+                // and the states' W_u = tr(Σ_u ε̃_uθᵀ Π̃ ε̃_uθ) share the
+                // products G_pq = ε̃_upᵀ Π̃ ε̃_uq: dW_θ/du_i = Σ_pq Σ_θ[p,q]
+                // (ε̃_uqᵀ Π̃ ε̃_θ[:, p])_i, d²W_θ/du² = Σ_pq Σ_θ[p,q] G_qp,
+                // dW_u/dθ_p = tr(Σ_u ε̃_upᵀ Π̃ ε̃_u), d²W_u/dθ_pθ_q = tr(Σ_u G_pq).
                 let mut dw_du = DVector::zeros(nu);
                 let mut dw_duu = DMatrix::zeros(nu, nu);
+                let is_dp = is_sparse.mul(&err.dp);
+                let mut gpq: Vec<DMatrix<f64>> = Vec::with_capacity(np * np);
                 if np > 0 {
-                    let dpu: Vec<DMatrix<f64>> = (0..nu)
-                        .map(|i| {
-                            let mut mat = DMatrix::zeros(size, np);
-                            for p in 0..np {
-                                mat.set_column(p, &err.dup[p].column(i));
+                    let is_dup: Vec<DMatrix<f64>> =
+                        err.dup.iter().map(|m| is_sparse.mul(m)).collect();
+                    for p in 0..np {
+                        for q in 0..np {
+                            gpq.push(err.dup[p].tr_mul(&is_dup[q]));
+                        }
+                    }
+                    for p in 0..np {
+                        for q in 0..np {
+                            let c = qp_c[(p, q)];
+                            if c != 0.0 {
+                                dw_duu += &gpq[q * np + p] * c;
+                                dw_du += err.dup[q].tr_mul(&is_dp.column(p)) * c;
                             }
-                            mat
-                        })
-                        .collect();
-                    let cj: Vec<DMatrix<f64>> = dpu
-                        .iter()
-                        .map(|mat| &qp_c * mat.transpose() * &i_s)
-                        .collect();
-                    for i in 0..nu {
-                        dw_du[i] = trace_product(&cj[i], &err.dp);
-                        for j in 0..nu {
-                            dw_duu[(i, j)] = trace_product(&cj[i], &dpu[j]);
                         }
                     }
                 }
@@ -849,10 +854,10 @@ impl Dem {
                 for k in 0..d {
                     u.rows_mut(n * nx + k * nv, nv).copy_from(&qv[k]);
                 }
-                let dv_du = -(&du_t_is * &err.e) - &dw_du / 2.0 - &self.state_prior * &u;
-                let dv_duu = -(&du_t_is * &err.du) - &dw_duu / 2.0 - &self.state_prior;
-                let dv_duy = -(&du_t_is * &err.dy);
-                let dv_duc = -(&du_t_is * &err.dc);
+                let dv_du = -is_du.tr_mul(&err.e) - &dw_du / 2.0 - &self.state_prior * &u;
+                let dv_duu = -&qu_p - &dw_duu / 2.0;
+                let dv_duy = -is_du.tr_mul(&err.dy);
+                let dv_duc = -is_du.tr_mul(&err.dc);
                 let step = self.dstep_update(dv_duu, dv_du, &dv_duy, &dv_duc, &u, &qy, &qc)?;
                 if let Some(i) = step.iter().position(|s| !s.is_finite()) {
                     return Err(GcError::Diverged {
@@ -871,18 +876,14 @@ impl Dem {
                 if np > 0 {
                     let mut dw_dp = DVector::zeros(np);
                     let mut dw_dpp = DMatrix::zeros(np, np);
-                    let cj: Vec<DMatrix<f64>> = (0..np)
-                        .map(|p| &qu_c * err.dup[p].transpose() * &i_s)
-                        .collect();
                     for p in 0..np {
-                        dw_dp[p] = trace_product(&cj[p], &err.du);
+                        dw_dp[p] = trace_product(&qu_c, &err.dup[p].tr_mul(&is_du));
                         for q in 0..np {
-                            dw_dpp[(p, q)] = trace_product(&cj[p], &err.dup[q]);
+                            dw_dpp[(p, q)] = trace_product(&qu_c, &gpq[p * np + q]);
                         }
                     }
-                    let dp_t_is = err.dp.transpose() * &i_s;
-                    df_dp -= &dw_dp / 2.0 + &dp_t_is * &err.e;
-                    let info = &dp_t_is * &err.dp;
+                    df_dp -= &dw_dp / 2.0 + is_dp.tr_mul(&err.e);
+                    let info = err.dp.tr_mul(&is_dp);
                     df_dpp -= &dw_dpp / 2.0 + &info;
                     qp_ic += info;
                 }
@@ -1148,6 +1149,41 @@ fn check_shape(what: &str, m: &DMatrix<f64>, rows: usize, cols: usize) -> Result
         });
     }
     Ok(())
+}
+
+/// A matrix stored by its non-zero entries, row by row: the generalized
+/// precision, whose orders couple only within an error channel (a few
+/// percent of its entries are non-zero).
+#[derive(Debug, Clone)]
+pub(crate) struct SparseRows {
+    rows: Vec<Vec<(usize, f64)>>,
+}
+
+impl SparseRows {
+    /// The non-zero entries of `a`.
+    pub(crate) fn new(a: &DMatrix<f64>) -> Self {
+        let rows = (0..a.nrows())
+            .map(|i| {
+                (0..a.ncols())
+                    .filter(|&j| a[(i, j)] != 0.0)
+                    .map(|j| (j, a[(i, j)]))
+                    .collect()
+            })
+            .collect();
+        Self { rows }
+    }
+
+    /// `A B`.
+    pub(crate) fn mul(&self, b: &DMatrix<f64>) -> DMatrix<f64> {
+        let mut out = DMatrix::zeros(self.rows.len(), b.ncols());
+        for c in 0..b.ncols() {
+            let col = b.column(c);
+            for (i, row) in self.rows.iter().enumerate() {
+                out[(i, c)] = row.iter().map(|&(j, v)| v * col[j]).sum();
+            }
+        }
+        out
+    }
 }
 
 /// `tr(A B)` without forming the product.
