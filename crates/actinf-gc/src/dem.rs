@@ -1240,7 +1240,12 @@ pub fn pseudo_inverse(a: &DMatrix<f64>) -> DMatrix<f64> {
 /// SPM's `spm_logdet`: `ln|C|` with zero diagonal entries dropped; a
 /// diagonal matrix gives `Σ ln cᵢ` over its entries in `(10⁻¹⁶, 10¹⁶)`
 /// (negative entries are skipped); otherwise the Cholesky factor when `C` is
-/// symmetric positive definite, else the singular values in that range.
+/// symmetric (`max|C − Cᵀ| ≤ 10⁻¹⁶`) positive definite, else `Σ ln σᵢ` over
+/// its singular values in that range. A matrix symmetric up to rounding
+/// (`max|C − Cᵀ| ≤ 10⁻¹² max|C|`, e.g. an inverse by LU) has for singular
+/// values the moduli of the eigenvalues of its symmetric part (to that
+/// rounding): those are taken, a symmetric eigenproblem being cheaper than
+/// an SVD.
 pub fn spm_log_determinant(c: &DMatrix<f64>) -> f64 {
     let keep: Vec<usize> = (0..c.nrows()).filter(|&i| c[(i, i)] != 0.0).collect();
     let k = keep.len();
@@ -1257,12 +1262,23 @@ pub fn spm_log_determinant(c: &DMatrix<f64>) -> f64 {
             .sum();
     }
     let asym = (0..k)
-        .map(|i| (0..k).map(|j| (c[(i, j)] - c[(j, i)]).abs()).sum::<f64>())
+        .flat_map(|i| (0..k).map(move |j| (i, j)))
+        .map(|(i, j)| (c[(i, j)] - c[(j, i)]).abs())
         .fold(0.0, f64::max);
     if asym <= LOW {
         if let Some(chol) = c.clone().cholesky() {
             return 2.0 * chol.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
         }
+    }
+    if asym <= 1e-12 * c.amax() {
+        let symmetric = (&c + c.transpose()) / 2.0;
+        return symmetric
+            .symmetric_eigenvalues()
+            .iter()
+            .map(|v| v.abs())
+            .filter(|&s| in_range(s))
+            .map(|s| s.ln())
+            .sum();
     }
     c.singular_values()
         .iter()
