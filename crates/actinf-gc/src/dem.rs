@@ -1173,6 +1173,16 @@ impl SparseRows {
         Self { rows }
     }
 
+    /// `A v`.
+    pub(crate) fn mul_vector(&self, v: &DVector<f64>) -> DVector<f64> {
+        DVector::from_iterator(
+            self.rows.len(),
+            self.rows
+                .iter()
+                .map(|row| row.iter().map(|&(j, a)| a * v[j]).sum()),
+        )
+    }
+
     /// `A B`.
     pub(crate) fn mul(&self, b: &DMatrix<f64>) -> DMatrix<f64> {
         let mut out = DMatrix::zeros(self.rows.len(), b.ncols());

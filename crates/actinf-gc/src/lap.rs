@@ -112,6 +112,7 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::dem::{
     regularised_inverse, spm_log_determinant, trace_product, Dem, DemSettings, Errors, Linearity,
+    SparseRows,
 };
 use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
@@ -684,7 +685,8 @@ impl GeneralizedFilter {
                 let pi = &self.fixed_log_precision + &self.dpi * &qh;
                 let w = pi.map(f64::exp);
                 let i_s = self.kron_diag(&w);
-                let mut ds: Vec<DMatrix<f64>> = Vec::new();
+                let is_sparse = SparseRows::new(&i_s);
+                let mut ds: Vec<SparseRows> = Vec::new();
                 let mut de_dh = DMatrix::zeros(nb, size);
                 let mut ds_dhh = DMatrix::zeros(nb, nb);
                 let mut dd_dh = DVector::zeros(nb);
@@ -692,8 +694,8 @@ impl GeneralizedFilter {
                     dd_dh.copy_from(&dlogdet_dh);
                     for j in 0..nb {
                         let wj = DVector::from_fn(ne + nx, |a, _| self.dpi[(a, j)] * w[a]);
-                        let sj = self.kron_diag(&wj);
-                        de_dh.set_row(j, &(&sj * e).transpose());
+                        let sj = SparseRows::new(&self.kron_diag(&wj));
+                        de_dh.set_row(j, &sj.mul_vector(e).transpose());
                         ds.push(sj);
                     }
                     for i in 0..nb {
@@ -711,8 +713,9 @@ impl GeneralizedFilter {
                     }
                 }
 
-                let de_dp = err.dp.transpose() * &i_s;
-                let de_du = err.du.transpose() * &i_s;
+                // Π̃ ε̃_u, Π̃ ε̃_θ: the transposes of ∂ε̃ᵀΠ̃/∂u, ∂ε̃ᵀΠ̃/∂θ.
+                let is_du = is_sparse.mul(&err.du);
+                let is_dp = is_sparse.mul(&err.dp);
                 let mut u = DVector::zeros(nu);
                 for k in 0..n {
                     u.rows_mut(k * nx, nx).copy_from(&qx[k]);
@@ -723,15 +726,15 @@ impl GeneralizedFilter {
                 let eh = &qh - prior_h;
 
                 // Gradients and curvatures of the Gibbs energy.
-                let dl_du = &de_du * e + &self.state_prior * &u;
+                let dl_du = is_du.tr_mul(e) + &self.state_prior * &u;
                 let dl_dh = &de_dh * e / 2.0 - &dd_dh / 2.0 + ph * &eh;
-                let dl_dp = &de_dp * e + pp * &qp;
-                let dl_duu = &de_du * &err.du + &self.state_prior;
-                let dl_dpp = &de_dp * &err.dp + pp;
+                let dl_dp = is_dp.tr_mul(e) + pp * &qp;
+                let dl_duu = is_du.tr_mul(&err.du) + &self.state_prior;
+                let dl_dpp = is_dp.tr_mul(&err.dp) + pp;
                 let dl_dhh = &ds_dhh / 2.0 + ph;
-                let dl_duy = &de_du * &err.dy;
-                let dl_duc = &de_du * &err.dc;
-                let dl_dup = &de_du * &err.dp;
+                let dl_duy = is_du.tr_mul(&err.dy);
+                let dl_duc = is_du.tr_mul(&err.dc);
+                let dl_dup = is_du.tr_mul(&err.dp);
                 let dl_dhp = &de_dh * &err.dp;
                 let mut dl_daa = DMatrix::zeros(nu + np, nu + np);
                 dl_daa.view_mut((0, 0), (nu, nu)).copy_from(&dl_duu);
@@ -757,16 +760,15 @@ impl GeneralizedFilter {
                     jac.view_mut((0, 0), (size, nu)).copy_from(&err.du);
                     jac.view_mut((0, nu), (size, np)).copy_from(&err.dp);
                     for (j, sj) in ds.iter().enumerate() {
-                        let dc = jac.transpose() * sj * &jac;
+                        let dc = jac.tr_mul(&sj.mul(&jac));
                         dh_db[np + j] = trace_product(&dc, &c_up) / 2.0;
                     }
                 }
                 if np > 0 {
-                    let is_du = &i_s * &err.du;
                     for i in 0..np {
-                        let mut l_uup = err.dup[i].transpose() * &is_du;
+                        let mut l_uup = err.dup[i].tr_mul(&is_du);
                         l_uup += l_uup.transpose();
-                        let l_pup = &de_dp * &err.dup[i];
+                        let l_pup = is_dp.tr_mul(&err.dup[i]);
                         let mut dc = DMatrix::zeros(nu + np, nu + np);
                         dc.view_mut((0, 0), (nu, nu)).copy_from(&l_uup);
                         dc.view_mut((0, nu), (nu, np))
