@@ -103,11 +103,7 @@ fn bench_lap(c: &mut Criterion) {
             }),
             vector_parameter_level(),
         ),
-        (
-            "LAP_triple",
-            triple["runs"][0].clone(),
-            convolution_level(),
-        ),
+        ("LAP_triple", triple["runs"][0].clone(), convolution_level()),
         (
             "LAP_no_learning",
             find(&doc, |r| {

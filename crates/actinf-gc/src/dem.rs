@@ -512,6 +512,7 @@ impl Dem {
 
     /// `spm_DEM_eval`: the generalized errors and their derivatives at the
     /// expectation `(x̃, ṽ)` with data `ỹ` and prior causes `η̃`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn evaluate(
         &self,
         qx: &[DVector<f64>],

@@ -427,8 +427,7 @@ impl GeneralizedFilter {
         // Prior precision of the generalized states: R(n, 2) ⊗ xP.
         let nu = n * nx + d * nv;
         let mut state_prior = DMatrix::zeros(nu, nu);
-        if m
-            .levels
+        if m.levels
             .iter()
             .any(|l| l.state_prior_precision.iter().any(|&v| v != 0.0))
         {
@@ -594,10 +593,8 @@ impl GeneralizedFilter {
                 .copy_from(&level.v0);
         }
         // ∂ ln|Π̃| / ∂λ = n Σ_channels ∂π/∂λ (`dDdh`).
-        let dlogdet_dh = DVector::from_iterator(
-            nb,
-            (0..nb).map(|j| n as f64 * self.dpi.column(j).sum()),
-        );
+        let dlogdet_dh =
+            DVector::from_iterator(nb, (0..nb).map(|j| n as f64 * self.dpi.column(j).sum()));
 
         let mut qp = DVector::zeros(np);
         let mut qh = prior_h.clone();
@@ -613,7 +610,6 @@ impl GeneralizedFilter {
         let mut instantaneous = Vec::new();
         let mut saved: Option<Pass> = None;
         let mut iterations = 0;
-
 
         // φ₁ of the slow flow's 2 × 2 Jacobian [[0, 1], [−1, −κ]] (κ = N),
         // shared by every parameter and log-precision.
@@ -771,8 +767,7 @@ impl GeneralizedFilter {
                         let l_pup = is_dp.tr_mul(&err.dup[i]);
                         let mut dc = DMatrix::zeros(nu + np, nu + np);
                         dc.view_mut((0, 0), (nu, nu)).copy_from(&l_uup);
-                        dc.view_mut((0, nu), (nu, np))
-                            .copy_from(&l_pup.transpose());
+                        dc.view_mut((0, nu), (nu, np)).copy_from(&l_pup.transpose());
                         dc.view_mut((nu, 0), (np, nu)).copy_from(&l_pup);
                         dh_db[i] = trace_product(&dc, &c_up) / 2.0;
                     }
@@ -793,8 +788,7 @@ impl GeneralizedFilter {
                     let r = n * ne + b;
                     pass.ww[(b, t)] = i_s[(r, r)] * e[r];
                 }
-                pass.predicted
-                    .set_column(t, &(&qy[0] - e.rows(0, ny)));
+                pass.predicted.set_column(t, &(&qy[0] - e.rows(0, ny)));
                 pass.state_cov
                     .push(c_up.view((0, 0), (nx, nx)).into_owned());
                 pass.cause_cov
@@ -810,9 +804,8 @@ impl GeneralizedFilter {
                 let ju: Vec<usize> = (0..nu).filter(|&i| self.state_in_f[i]).collect();
                 let is_je = DMatrix::from_fn(je.len(), je.len(), |i, j| i_s[(je[i], je[j])]);
                 let e_je = DVector::from_fn(je.len(), |i, _| e[je[i]]);
-                let pu_ju = DMatrix::from_fn(ju.len(), ju.len(), |i, j| {
-                    self.state_prior[(ju[i], ju[j])]
-                });
+                let pu_ju =
+                    DMatrix::from_fn(ju.len(), ju.len(), |i, j| self.state_prior[(ju[i], ju[j])]);
                 let cu_ju = DMatrix::from_fn(ju.len(), ju.len(), |i, j| c_up[(ju[i], ju[j])]);
                 let u_ju = DVector::from_fn(ju.len(), |i, _| u[ju[i]]);
                 let sample = [
@@ -837,25 +830,17 @@ impl GeneralizedFilter {
                     Some(b) => b * (1.0 - 1.0 / ns as f64) + &dl_dbb / ns as f64,
                     None => &dl_dbb + DMatrix::identity(nq, nq) * 32.0,
                 };
-                let cb = regularised_inverse(
-                    &(&b + DMatrix::from_diagonal(&b.diagonal()) * tau.exp()),
-                );
+                let cb =
+                    regularised_inverse(&(&b + DMatrix::from_diagonal(&b.diagonal()) * tau.exp()));
                 curvature = Some(b);
                 let dl_db = &cb * dl_db;
                 let dh_db = &cb * dh_db;
 
-
                 // The flow of [ỹ; u; η̃] (the states' step) and of [b; b′]:
                 // the two parts of the Jacobian are uncoupled.
-                let du = self.dem.dstep_update(
-                    -dl_duu,
-                    -dl_du,
-                    &(-dl_duy),
-                    &(-dl_duc),
-                    &u,
-                    &qy,
-                    &qc,
-                )?;
+                let du =
+                    self.dem
+                        .dstep_update(-dl_duu, -dl_du, &(-dl_duy), &(-dl_duc), &u, &qy, &qc)?;
                 // b′′ = −κ b′ − g, coordinate by coordinate: the step of
                 // [b; b′] is φ₁(A) [b′; −κ b′ − g], A = [[0, 1], [−1, −κ]].
                 let g = dl_db + dh_db;
@@ -947,7 +932,8 @@ impl GeneralizedFilter {
         for (i, level) in m.levels.iter().enumerate() {
             let b = &self.dem.bases[i];
             up.view_mut((at, self.dem.p_at[i]), b.shape()).copy_from(b);
-            mean.rows_mut(at, b.nrows()).copy_from(&level.parameter_mean);
+            mean.rows_mut(at, b.nrows())
+                .copy_from(&level.parameter_mean);
             at += b.nrows();
         }
         let parameters = &mean + &up * &ep;
@@ -1010,4 +996,212 @@ fn average(
         });
     }
     Ok((mean, cov))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::hierarchical::{CauseLevel, FnLevel, Level, LogPrecisionPrior};
+
+    /// `ẋ = θ₀ x + v`, `y = [x; θ₁ x]`, with `θ₁` free when `learn`, and
+    /// one learned log-precision per kind when `hyper`.
+    fn model(learn: bool, hyper: bool) -> HierarchicalModel {
+        let level = FnLevel::new(
+            1,
+            2,
+            |x, v, p| DVector::from_vec(vec![p[0] * x[0] + v[0]]),
+            |x, _v, p| DVector::from_vec(vec![x[0], p[1] * x[0]]),
+        );
+        let (q, hprior) = if hyper {
+            (
+                vec![DMatrix::identity(2, 2)],
+                LogPrecisionPrior {
+                    mean: DVector::from_element(1, 2.0),
+                    covariance: DMatrix::identity(1, 1),
+                },
+            )
+        } else {
+            (Vec::new(), LogPrecisionPrior::none())
+        };
+        let (r, gprior) = if hyper {
+            (
+                vec![DMatrix::identity(1, 1)],
+                LogPrecisionPrior {
+                    mean: DVector::from_element(1, 1.0),
+                    covariance: DMatrix::identity(1, 1),
+                },
+            )
+        } else {
+            (Vec::new(), LogPrecisionPrior::none())
+        };
+        let mut pc = DMatrix::zeros(2, 2);
+        if learn {
+            pc[(1, 1)] = 1.0;
+        }
+        HierarchicalModel {
+            levels: vec![Level {
+                functions: Arc::new(level),
+                outputs: 2,
+                states: 1,
+                causes: 1,
+                x0: DVector::zeros(1),
+                v0: DVector::zeros(1),
+                parameter_mean: DVector::from_vec(vec![-0.5, 1.5]),
+                parameter_covariance: pc,
+                output_precision: DMatrix::identity(2, 2) * 4f64.exp(),
+                state_precision: DMatrix::identity(1, 1) * 2f64.exp(),
+                output_components: q,
+                state_components: r,
+                output_log_precision: hprior,
+                state_log_precision: gprior,
+                state_prior_precision: DMatrix::zeros(1, 1),
+                output_smoothness: 0.5,
+                state_smoothness: 0.5,
+            }],
+            top: CauseLevel {
+                causes: 1,
+                precision: DMatrix::identity(1, 1),
+                components: Vec::new(),
+                log_precision: LogPrecisionPrior::none(),
+                smoothness: 0.5,
+            },
+        }
+    }
+
+    fn data(samples: usize) -> (DMatrix<f64>, DMatrix<f64>) {
+        let y = DMatrix::from_fn(2, samples, |i, t| {
+            let x = (t as f64 * 0.3).sin();
+            if i == 0 {
+                x
+            } else {
+                2.0 * x + 0.01 * (t as f64 * 1.7).cos()
+            }
+        });
+        let eta = DMatrix::from_fn(1, samples, |_, t| (t as f64 * 0.3).cos() * 0.3);
+        (y, eta)
+    }
+
+    fn settings() -> LapSettings {
+        LapSettings {
+            state_orders: 4,
+            cause_orders: 2,
+            iterations: 8,
+            ..LapSettings::default()
+        }
+    }
+
+    #[test]
+    fn without_learning_the_states_are_dem_s_d_step() {
+        // Nothing to learn: one pass, whose states are those of spm_DEM's
+        // D-step (same errors, same precisions V and W, same integration).
+        let (y, eta) = data(24);
+        let lap = GeneralizedFilter::new(model(false, false), settings()).unwrap();
+        let r = lap.run(&y, &eta).unwrap();
+        assert_eq!(r.iterations, 1);
+        assert_eq!(r.free_energy.len(), 1);
+        let dem = Dem::new(
+            model(false, false),
+            DemSettings {
+                state_orders: 4,
+                cause_orders: 2,
+                ..DemSettings::default()
+            },
+        )
+        .unwrap();
+        let d = dem.run(&y, &eta).unwrap();
+        let gap = (&r.states - &d.states).amax() / d.states.amax();
+        assert!(gap < 1e-10, "states differ from DEM's D-step by {gap:e}");
+        let gap = (&r.causes - &d.causes).amax() / d.causes.amax();
+        assert!(gap < 1e-10, "causes differ from DEM's D-step by {gap:e}");
+        // F is the sum of its terms.
+        let terms = r.free_energy_terms[0];
+        assert!((terms.total() - r.free_energy[0]).abs() < 1e-9);
+        assert_eq!(r.instantaneous_free_energy.len(), 24);
+    }
+
+    #[test]
+    fn learning_moves_parameters_and_log_precisions_online() {
+        let (y, eta) = data(32);
+        let lap = GeneralizedFilter::new(model(true, true), settings()).unwrap();
+        assert_eq!(lap.free_parameters(), 1);
+        assert_eq!(lap.log_precisions(), 2);
+        let r = lap.run(&y, &eta).unwrap();
+        // The data's second channel is 2x: θ₁ moves from 1.5 towards 2.
+        assert!(r.parameters[1] > 1.6, "θ₁ = {}", r.parameters[1]);
+        assert_eq!(
+            r.parameters[0], -0.5,
+            "a fixed parameter stays at its prior"
+        );
+        // The traces move within a pass and hold one column per sample.
+        assert_eq!(r.parameter_trace.shape(), (2, 32));
+        assert_eq!(r.log_precision_trace.shape(), (2, 32));
+        let first = r.log_precision_trace.column(0);
+        let last = r.log_precision_trace.column(31);
+        assert!((first - last).amax() > 0.0);
+        assert_eq!(r.output_log_precisions.len(), 1);
+        assert_eq!(r.state_log_precisions.len(), 1);
+        assert_eq!(r.log_precision_covariance.shape(), (2, 2));
+        assert!(r.free_energy.iter().all(|f| f.is_finite()));
+        assert_eq!(r.free_energy.len(), r.iterations);
+        assert_eq!(r.free_action.len(), r.iterations);
+    }
+
+    #[test]
+    fn the_precision_is_r_kron_diag() {
+        let lap = GeneralizedFilter::new(model(false, false), settings()).unwrap();
+        // ne = 3 (2 outputs, 1 cause), nx = 1: channel weights w.
+        let w = DVector::from_vec(vec![2.0, 3.0, 5.0, 7.0]);
+        let p = lap.kron_diag(&w);
+        let r = temporal_precision(4, 0.5).unwrap().r;
+        let causal = kron(&r, &DMatrix::from_diagonal(&w.rows(0, 3).into_owned()));
+        let states = &r * 7.0;
+        assert_eq!(p.view((0, 0), (12, 12)).into_owned(), causal);
+        assert_eq!(p.view((12, 12), (4, 4)).into_owned(), states);
+        assert!(p.view((0, 12), (12, 4)).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn bad_settings_and_records_are_errors() {
+        let bad = |s: LapSettings| GeneralizedFilter::new(model(false, false), s).unwrap_err();
+        assert!(matches!(
+            bad(LapSettings {
+                iterations: 0,
+                ..settings()
+            }),
+            GcError::Setting { .. }
+        ));
+        assert!(matches!(
+            bad(LapSettings {
+                cause_orders: 5,
+                ..settings()
+            }),
+            GcError::Setting { .. }
+        ));
+        assert!(matches!(
+            bad(LapSettings {
+                smoothness: Some(-1.0),
+                ..settings()
+            }),
+            GcError::Setting { .. }
+        ));
+        assert!(matches!(
+            bad(LapSettings {
+                regularisation: f64::NAN,
+                ..settings()
+            }),
+            GcError::Setting { .. }
+        ));
+        let lap = GeneralizedFilter::new(model(false, false), settings()).unwrap();
+        let (y, eta) = data(8);
+        let err = lap.run(&y.rows(0, 1).into_owned(), &eta).unwrap_err();
+        assert!(matches!(err, GcError::Dimension { .. }), "{err}");
+        let err = lap.run(&y, &eta.columns(0, 4).into_owned()).unwrap_err();
+        assert!(matches!(err, GcError::Dimension { .. }), "{err}");
+        let mut nan = y.clone();
+        nan[(1, 3)] = f64::NAN;
+        let err = lap.run(&nan, &eta).unwrap_err();
+        assert!(matches!(err, GcError::Value { .. }), "{err}");
+    }
 }

@@ -334,7 +334,9 @@ mod tests {
         // u: 3 states driven by y (2 channels × 3 orders) through J_y.
         let (m, dims, orders) = (3, 2, 3);
         let j = DMatrix::from_row_slice(3, 3, &[-2.0, 1.0, 0.3, 0.0, -0.5, 1.0, 0.2, -1.0, -3.0]);
-        let jy = DMatrix::from_fn(m, dims * orders, |i, k| ((i * 7 + k * 3) % 5) as f64 * 0.3 - 0.6);
+        let jy = DMatrix::from_fn(m, dims * orders, |i, k| {
+            ((i * 7 + k * 3) % 5) as f64 * 0.3 - 0.6
+        });
         let fu = DVector::from_vec(vec![0.4, -1.1, 0.7]);
         let y = DVector::from_fn(dims * orders, |i, _| (i as f64 * 0.9).sin());
         // The whole flow [u; y] with the shift D on y.
@@ -364,7 +366,12 @@ mod tests {
         }
         let du = forced_linearisation_step(&j, &forcing).unwrap();
         for i in 0..m {
-            assert!((du[i] - whole[i]).abs() < 1e-13, "{i}: {} vs {}", du[i], whole[i]);
+            assert!(
+                (du[i] - whole[i]).abs() < 1e-13,
+                "{i}: {} vs {}",
+                du[i],
+                whole[i]
+            );
         }
         // Zero forcing: no step; wrong length: an error.
         let zero = forced_linearisation_step(&j, &[DVector::zeros(3)]).unwrap();

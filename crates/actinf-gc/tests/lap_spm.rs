@@ -48,9 +48,7 @@ fn lap_run(label_part: &str) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| {
-            r["scheme"] == "spm_LAP" && r["label"].as_str().unwrap().contains(label_part)
-        })
+        .find(|r| r["scheme"] == "spm_LAP" && r["label"].as_str().unwrap().contains(label_part))
         .unwrap()
         .clone()
 }
