@@ -74,7 +74,7 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
 use crate::hierarchical::{HierarchicalModel, LevelDerivatives};
-use crate::linearise::{expm, forced_linearisation_step};
+use crate::linearise::{expm, forced_linearisation_step, phi_functions};
 use crate::precision::temporal_precision;
 use crate::shift::kron;
 
@@ -774,6 +774,7 @@ impl Dem {
             let mut ece = DMatrix::zeros(size, size);
             let mut i_s = self.precision(&h);
             let is_sparse = SparseRows::new(&i_s);
+            let mut constants: Option<PassConstants> = None;
             let params = self.level_parameters(&qp_e);
             let mut frozen = None;
 
@@ -804,50 +805,35 @@ impl Dem {
                     Linearity::Full
                 };
                 let err = self.evaluate(&qx, &qv, &qy, &qc, &params, mode, &mut frozen)?;
-                // Products with the (sparse) generalized precision.
-                let is_du = is_sparse.mul(&err.du);
-                let qu_p = err.du.tr_mul(&is_du) + &self.state_prior;
-                let mut qu_c = regularised_inverse(&qu_p);
-                for (i, &keep) in self.state_in_covariance.iter().enumerate() {
-                    if !keep {
-                        qu_c.row_mut(i).fill(0.0);
-                        qu_c.column_mut(i).fill(0.0);
+                // What depends on the Jacobians only: fixed over the pass for
+                // a model flagged linear, whose derivatives are frozen.
+                let fresh;
+                let c: &PassConstants = if self.settings.linear {
+                    if constants.is_none() {
+                        constants = Some(self.pass_constants(&err, &is_sparse, &qp_c, true)?);
                     }
-                }
-                log_det_qu += spm_log_determinant(&qu_c);
-                let ece_u = &err.du * &qu_c * err.du.transpose();
+                    constants.as_ref().expect("set above")
+                } else {
+                    fresh = self.pass_constants(&err, &is_sparse, &qp_c, false)?;
+                    &fresh
+                };
+                log_det_qu += c.log_det_qu;
                 let ece_p = &err.dp * &qp_c * err.dp.transpose();
-                pass.record(t, &qx[0], &qv[0], &qy[0], &err, &qu_c, n, nx);
+                pass.record(t, &qx[0], &qv[0], &qy[0], &err, &c.qu_c, n, nx);
 
-                // The parameters' uncertainty W_θ = tr(Σ_θ ε̃_θuᵀ Π̃ ε̃_θu)
-                // and the states' W_u = tr(Σ_u ε̃_uθᵀ Π̃ ε̃_uθ) share the
-                // products G_pq = ε̃_upᵀ Π̃ ε̃_uq: dW_θ/du_i = Σ_pq Σ_θ[p,q]
-                // (ε̃_uqᵀ Π̃ ε̃_θ[:, p])_i, d²W_θ/du² = Σ_pq Σ_θ[p,q] G_qp,
-                // dW_u/dθ_p = tr(Σ_u ε̃_upᵀ Π̃ ε̃_u), d²W_u/dθ_pθ_q = tr(Σ_u G_pq).
+                // dW_θ/du_i = Σ_pq Σ_θ[p,q] (ε̃_uqᵀ Π̃ ε̃_θ[:, p])_i.
                 let mut dw_du = DVector::zeros(nu);
-                let mut dw_duu = DMatrix::zeros(nu, nu);
                 let is_dp = is_sparse.mul(&err.dp);
-                let mut gpq: Vec<DMatrix<f64>> = Vec::with_capacity(np * np);
-                if np > 0 {
-                    let is_dup: Vec<DMatrix<f64>> =
-                        err.dup.iter().map(|m| is_sparse.mul(m)).collect();
-                    for p in 0..np {
-                        for q in 0..np {
-                            gpq.push(err.dup[p].tr_mul(&is_dup[q]));
-                        }
-                    }
-                    for p in 0..np {
-                        for q in 0..np {
-                            let c = qp_c[(p, q)];
-                            if c != 0.0 {
-                                dw_duu += &gpq[q * np + p] * c;
-                                dw_du += err.dup[q].tr_mul(&is_dp.column(p)) * c;
-                            }
+                for p in 0..np {
+                    for q in 0..np {
+                        let cpq = qp_c[(p, q)];
+                        if cpq != 0.0 {
+                            dw_du += err.dup[q].tr_mul(&is_dp.column(p)) * cpq;
                         }
                     }
                 }
 
-                // D-step: the flow of [u; ỹ; η̃] and its Jacobian.
+                // D-step: the flow of [u; ỹ; η̃].
                 let mut u = DVector::zeros(nu);
                 for k in 0..n {
                     u.rows_mut(k * nx, nx).copy_from(&qx[k]);
@@ -855,11 +841,18 @@ impl Dem {
                 for k in 0..d {
                     u.rows_mut(n * nx + k * nv, nv).copy_from(&qv[k]);
                 }
-                let dv_du = -is_du.tr_mul(&err.e) - &dw_du / 2.0 - &self.state_prior * &u;
-                let dv_duu = -&qu_p - &dw_duu / 2.0;
-                let dv_duy = -is_du.tr_mul(&err.dy);
-                let dv_duc = -is_du.tr_mul(&err.dc);
-                let step = self.dstep_update(dv_duu, dv_du, &dv_duy, &dv_duc, &u, &qy, &qc)?;
+                let dv_du = -c.is_du.tr_mul(&err.e) - &dw_du / 2.0 - &self.state_prior * &u;
+                let forcing = self.dstep_forcing(dv_du, &c.juy, &c.juc, &u, &qy, &qc);
+                let step = match &c.phis {
+                    Some(phis) => {
+                        let mut step = DVector::zeros(nu);
+                        for (phi, g) in phis.iter().zip(&forcing) {
+                            step.gemv(1.0, phi, g, 1.0);
+                        }
+                        step
+                    }
+                    None => forced_linearisation_step(&c.jacobian, &forcing)?,
+                };
                 if let Some(i) = step.iter().position(|s| !s.is_finite()) {
                     return Err(GcError::Diverged {
                         step: t,
@@ -875,21 +868,13 @@ impl Dem {
 
                 // E-step accumulators (with the errors before the update).
                 if np > 0 {
-                    let mut dw_dp = DVector::zeros(np);
-                    let mut dw_dpp = DMatrix::zeros(np, np);
-                    for p in 0..np {
-                        dw_dp[p] = trace_product(&qu_c, &err.dup[p].tr_mul(&is_du));
-                        for q in 0..np {
-                            dw_dpp[(p, q)] = trace_product(&qu_c, &gpq[p * np + q]);
-                        }
-                    }
-                    df_dp -= &dw_dp / 2.0 + is_dp.tr_mul(&err.e);
+                    df_dp -= &c.dw_dp / 2.0 + is_dp.tr_mul(&err.e);
                     let info = err.dp.tr_mul(&is_dp);
-                    df_dpp -= &dw_dpp / 2.0 + &info;
+                    df_dpp -= &c.dw_dpp / 2.0 + &info;
                     qp_ic += info;
                 }
                 ee += &err.e * err.e.transpose();
-                ece += ece_u + ece_p;
+                ece += &c.ece_u + ece_p;
             }
             result_states = Some(pass);
 
@@ -1037,28 +1022,56 @@ impl Dem {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn dstep_update(
         &self,
-        mut juu: DMatrix<f64>,
-        mut grad: DVector<f64>,
+        juu: DMatrix<f64>,
+        grad: DVector<f64>,
         juy: &DMatrix<f64>,
         juc: &DMatrix<f64>,
         u: &DVector<f64>,
         qy: &[DVector<f64>],
         qc: &[DVector<f64>],
     ) -> Result<DVector<f64>, GcError> {
+        let forcing = self.dstep_forcing(grad, juy, juc, u, qy, qc);
+        forced_linearisation_step(&self.shifted_jacobian(juu), &forcing)
+    }
+
+    /// `∂²V/∂u² + D`: the Jacobian of `u`'s flow.
+    fn shifted_jacobian(&self, mut juu: DMatrix<f64>) -> DMatrix<f64> {
+        let m = &self.model;
+        let (n, d) = (self.settings.state_orders, self.settings.cause_orders);
+        let (nx, nv) = (m.nx(), m.nv());
+        for (offset, orders, dims) in [(0, n, nx), (n * nx, d, nv)] {
+            for k in 0..orders.saturating_sub(1) {
+                for j in 0..dims {
+                    let r = offset + k * dims + j;
+                    juu[(r, r + dims)] += 1.0;
+                }
+            }
+        }
+        juu
+    }
+
+    /// The forcing of `u`'s flow: `g_0 = Du + ∂V/∂u`, and the inputs'
+    /// motion `g_k = J_y D^k ỹ + J_c D^k η̃` (`k = 1 … n − 1`).
+    fn dstep_forcing(
+        &self,
+        mut grad: DVector<f64>,
+        juy: &DMatrix<f64>,
+        juc: &DMatrix<f64>,
+        u: &DVector<f64>,
+        qy: &[DVector<f64>],
+        qc: &[DVector<f64>],
+    ) -> Vec<DVector<f64>> {
         let m = &self.model;
         let (n, d) = (self.settings.state_orders, self.settings.cause_orders);
         let (nx, nv, ny, nc) = (m.nx(), m.nv(), m.ny(), m.nc());
-        // + D u
         for (offset, orders, dims) in [(0, n, nx), (n * nx, d, nv)] {
             for k in 0..orders.saturating_sub(1) {
                 for j in 0..dims {
                     let r = offset + k * dims + j;
                     grad[r] += u[r + dims];
-                    juu[(r, r + dims)] += 1.0;
                 }
             }
         }
-        // Forcing by the inputs' motion: g_k = J_y D^k ỹ + J_c D^k η̃.
         let mut forcing = Vec::with_capacity(n);
         forcing.push(grad);
         let mut shifted_y = DVector::zeros(n * ny);
@@ -1078,7 +1091,79 @@ impl Dem {
             }
             forcing.push(g);
         }
-        forced_linearisation_step(&juu, &forcing)
+        forcing
+    }
+
+    /// What a D-step sample needs that depends on the Jacobians (and the
+    /// pass's precisions and parameter covariance) only: the states'
+    /// conditional precision and covariance, the parameters' uncertainty
+    /// curvature `d²W_θ/du²`, the states' uncertainty terms `dW_u/dθ`,
+    /// `d²W_u/dθ²`, and the flow's Jacobian — with its φ-functions when
+    /// `phis` (a pass with frozen derivatives).
+    ///
+    /// `W_θ = tr(Σ_θ ε̃_θuᵀ Π̃ ε̃_θu)` and `W_u = tr(Σ_u ε̃_uθᵀ Π̃ ε̃_uθ)`
+    /// share `G_pq = ε̃_upᵀ Π̃ ε̃_uq`: `d²W_θ/du² = Σ_pq Σ_θ[p,q] G_qp`,
+    /// `dW_u/dθ_p = tr(Σ_u ε̃_upᵀ Π̃ ε̃_u)`, `d²W_u/dθ_pθ_q = tr(Σ_u G_pq)`.
+    fn pass_constants(
+        &self,
+        err: &Errors,
+        is_sparse: &SparseRows,
+        qp_c: &DMatrix<f64>,
+        phis: bool,
+    ) -> Result<PassConstants, GcError> {
+        let np = self.free_parameters();
+        let nu = err.du.ncols();
+        let is_du = is_sparse.mul(&err.du);
+        let qu_p = err.du.tr_mul(&is_du) + &self.state_prior;
+        let mut qu_c = regularised_inverse(&qu_p);
+        for (i, &keep) in self.state_in_covariance.iter().enumerate() {
+            if !keep {
+                qu_c.row_mut(i).fill(0.0);
+                qu_c.column_mut(i).fill(0.0);
+            }
+        }
+        let log_det_qu = spm_log_determinant(&qu_c);
+        let ece_u = &err.du * &qu_c * err.du.transpose();
+        let mut dw_duu = DMatrix::zeros(nu, nu);
+        let mut dw_dp = DVector::zeros(np);
+        let mut dw_dpp = DMatrix::zeros(np, np);
+        if np > 0 {
+            let is_dup: Vec<DMatrix<f64>> = err.dup.iter().map(|m| is_sparse.mul(m)).collect();
+            let mut gpq: Vec<DMatrix<f64>> = Vec::with_capacity(np * np);
+            for p in 0..np {
+                for q in 0..np {
+                    gpq.push(err.dup[p].tr_mul(&is_dup[q]));
+                }
+            }
+            for p in 0..np {
+                dw_dp[p] = trace_product(&qu_c, &err.dup[p].tr_mul(&is_du));
+                for q in 0..np {
+                    dw_dpp[(p, q)] = trace_product(&qu_c, &gpq[p * np + q]);
+                    let c = qp_c[(p, q)];
+                    if c != 0.0 {
+                        dw_duu += &gpq[q * np + p] * c;
+                    }
+                }
+            }
+        }
+        let jacobian = self.shifted_jacobian(-&qu_p - &dw_duu / 2.0);
+        let phis = if phis {
+            Some(phi_functions(&jacobian, self.settings.state_orders)?)
+        } else {
+            None
+        };
+        Ok(PassConstants {
+            juy: -is_du.tr_mul(&err.dy),
+            juc: -is_du.tr_mul(&err.dc),
+            is_du,
+            qu_c,
+            log_det_qu,
+            ece_u,
+            dw_dp,
+            dw_dpp,
+            jacobian,
+            phis,
+        })
     }
 
     /// `Π̃ = Π₀ + Σ_j exp(λ_j) Q̃_j`.
@@ -1089,6 +1174,20 @@ impl Dem {
         }
         p
     }
+}
+
+/// The part of a D-step sample fixed by the Jacobians ([`Dem::pass_constants`]).
+struct PassConstants {
+    is_du: DMatrix<f64>,
+    qu_c: DMatrix<f64>,
+    log_det_qu: f64,
+    ece_u: DMatrix<f64>,
+    dw_dp: DVector<f64>,
+    dw_dpp: DMatrix<f64>,
+    jacobian: DMatrix<f64>,
+    juy: DMatrix<f64>,
+    juc: DMatrix<f64>,
+    phis: Option<Vec<DMatrix<f64>>>,
 }
 
 /// What a D-step pass leaves behind, per sample.
