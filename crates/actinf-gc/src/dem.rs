@@ -213,6 +213,7 @@ pub struct Dem {
     /// Fixed part of the generalized precision and its components.
     fixed_precision: DMatrix<f64>,
     components: Vec<DMatrix<f64>>,
+    sparse_components: Vec<SparseRows>,
     pub(crate) hyper_mean: DVector<f64>,
     hyper_precision: DMatrix<f64>,
     pub(crate) hyper_covariance: DMatrix<f64>,
@@ -382,6 +383,7 @@ impl Dem {
             bases,
             parameter_prior_precision,
             fixed_precision: fixed,
+            sparse_components: components.iter().map(SparseRows::new).collect(),
             components,
             hyper_mean,
             hyper_precision,
@@ -884,11 +886,13 @@ impl Dem {
                 i_s = self.precision(&h);
                 let s = regularised_inverse(&i_s);
                 let ds = &ece + &ee - &s * samples as f64;
-                let dpdh: Vec<DMatrix<f64>> =
-                    (0..nh).map(|i| &self.components[i] * h[i].exp()).collect();
-                let mut df_dh =
-                    DVector::from_iterator(nh, dpdh.iter().map(|p| -trace_product(p, &ds) / 2.0));
-                let ps: Vec<DMatrix<f64>> = dpdh.iter().map(|p| p * &s).collect();
+                // P_j = exp(λ_j) Q̃_j, sparse.
+                let mut df_dh = DVector::from_fn(nh, |i, _| {
+                    -h[i].exp() * self.sparse_components[i].trace_mul(&ds) / 2.0
+                });
+                let ps: Vec<DMatrix<f64>> = (0..nh)
+                    .map(|i| self.sparse_components[i].mul(&s) * h[i].exp())
+                    .collect();
                 let mut df_dhh = DMatrix::from_fn(nh, nh, |i, j| {
                     -trace_product(&ps[i], &ps[j]) * samples as f64 / 2.0
                 });
@@ -1283,6 +1287,15 @@ impl SparseRows {
         )
     }
 
+    /// `tr(A B)`.
+    pub(crate) fn trace_mul(&self, b: &DMatrix<f64>) -> f64 {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| row.iter().map(|&(j, a)| a * b[(j, i)]).sum::<f64>())
+            .sum()
+    }
+
     /// `A B`.
     pub(crate) fn mul(&self, b: &DMatrix<f64>) -> DMatrix<f64> {
         let mut out = DMatrix::zeros(self.rows.len(), b.ncols());
@@ -1319,10 +1332,65 @@ pub fn regularised_inverse(a: &DMatrix<f64>) -> DMatrix<f64> {
         .fold(0.0, f64::max);
     let delta = (ulp(norm) * n as f64).max((-32f64).exp());
     let shifted = a + DMatrix::identity(n, n) * delta;
+    // A matrix that is block diagonal up to a permutation (a generalized
+    // precision: orders couple within a channel) is inverted block by block.
+    let blocks = diagonal_blocks(&shifted);
+    if blocks.len() > 1 {
+        let mut inverse = DMatrix::zeros(n, n);
+        for block in &blocks {
+            let k = block.len();
+            let sub = DMatrix::from_fn(k, k, |i, j| shifted[(block[i], block[j])]);
+            let inv = sub
+                .clone()
+                .try_inverse()
+                .unwrap_or_else(|| pseudo_inverse(&sub));
+            for (i, &bi) in block.iter().enumerate() {
+                for (j, &bj) in block.iter().enumerate() {
+                    inverse[(bi, bj)] = inv[(i, j)];
+                }
+            }
+        }
+        return inverse;
+    }
     shifted
         .clone()
         .try_inverse()
         .unwrap_or_else(|| pseudo_inverse(&shifted))
+}
+
+/// The index sets of the diagonal blocks of `a` up to a permutation: the
+/// connected components of its pattern of non-zero entries.
+fn diagonal_blocks(a: &DMatrix<f64>) -> Vec<Vec<usize>> {
+    let n = a.nrows();
+    let mut label: Vec<usize> = (0..n).collect();
+    fn root(label: &mut [usize], mut i: usize) -> usize {
+        while label[i] != i {
+            label[i] = label[label[i]];
+            i = label[i];
+        }
+        i
+    }
+    for j in 0..n {
+        for i in 0..n {
+            if i != j && a[(i, j)] != 0.0 {
+                let (ri, rj) = (root(&mut label, i), root(&mut label, j));
+                if ri != rj {
+                    label[ri.max(rj)] = ri.min(rj);
+                }
+            }
+        }
+    }
+    let mut blocks: Vec<Vec<usize>> = Vec::new();
+    let mut index_of = vec![usize::MAX; n];
+    for i in 0..n {
+        let r = root(&mut label, i);
+        if index_of[r] == usize::MAX {
+            index_of[r] = blocks.len();
+            blocks.push(Vec::new());
+        }
+        blocks[index_of[r]].push(i);
+    }
+    blocks
 }
 
 /// MATLAB's `eps(x)`: the spacing of doubles at `|x|`.
@@ -1456,4 +1524,43 @@ pub fn covariance_basis(pc: &DMatrix<f64>) -> DMatrix<f64> {
         u.set_column(j, &eig.eigenvectors.column(i));
     }
     u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_diagonal_matrices_are_inverted_block_by_block() {
+        // Two blocks interleaved: {0, 2, 3} and {1, 4}.
+        let mut a = DMatrix::zeros(5, 5);
+        for &(i, j, v) in &[
+            (0, 0, 4.0),
+            (2, 2, 3.0),
+            (3, 3, 5.0),
+            (0, 2, 1.0),
+            (2, 0, 1.0),
+            (2, 3, -0.5),
+            (3, 2, -0.5),
+            (1, 1, 2.0),
+            (4, 4, 6.0),
+            (1, 4, 0.25),
+            (4, 1, 0.25),
+        ] {
+            a[(i, j)] = v;
+        }
+        assert_eq!(diagonal_blocks(&a), vec![vec![0, 2, 3], vec![1, 4]]);
+        let inv = regularised_inverse(&a);
+        let dense = a.clone().try_inverse().unwrap();
+        assert!((&inv - &dense).amax() < 1e-14);
+        assert_eq!(inv[(0, 1)], 0.0);
+        // The sparse products agree with the dense ones.
+        let sparse = SparseRows::new(&a);
+        let b = DMatrix::from_fn(5, 3, |i, j| (i * 3 + j) as f64 - 4.0);
+        assert!((sparse.mul(&b) - &a * &b).amax() < 1e-14);
+        let v = DVector::from_fn(5, |i, _| i as f64 * 0.5);
+        assert!((sparse.mul_vector(&v) - &a * &v).amax() < 1e-14);
+        let c = DMatrix::from_fn(5, 5, |i, j| (i as f64 - j as f64).sin());
+        assert!((sparse.trace_mul(&c) - (&a * &c).trace()).abs() < 1e-14);
+    }
 }
