@@ -1118,7 +1118,7 @@ impl Dem {
         let np = self.free_parameters();
         let nu = err.du.ncols();
         let is_du = is_sparse.mul(&err.du);
-        let qu_p = err.du.tr_mul(&is_du) + &self.state_prior;
+        let qu_p = at_b(&err.du, &is_du) + &self.state_prior;
         let mut qu_c = regularised_inverse(&qu_p);
         for (i, &keep) in self.state_in_covariance.iter().enumerate() {
             if !keep {
@@ -1136,11 +1136,11 @@ impl Dem {
             let mut gpq: Vec<DMatrix<f64>> = Vec::with_capacity(np * np);
             for p in 0..np {
                 for q in 0..np {
-                    gpq.push(err.dup[p].tr_mul(&is_dup[q]));
+                    gpq.push(at_b(&err.dup[p], &is_dup[q]));
                 }
             }
             for p in 0..np {
-                dw_dp[p] = trace_product(&qu_c, &err.dup[p].tr_mul(&is_du));
+                dw_dp[p] = trace_product(&qu_c, &at_b(&err.dup[p], &is_du));
                 for q in 0..np {
                     dw_dpp[(p, q)] = trace_product(&qu_c, &gpq[p * np + q]);
                     let c = qp_c[(p, q)];
@@ -1157,8 +1157,8 @@ impl Dem {
             None
         };
         Ok(PassConstants {
-            juy: -is_du.tr_mul(&err.dy),
-            juc: -is_du.tr_mul(&err.dc),
+            juy: -SparseRows::new(&err.dy).left_tr_mul(&is_du),
+            juc: -SparseRows::new(&err.dc).left_tr_mul(&is_du),
             is_du,
             qu_c,
             log_det_qu,
@@ -1261,6 +1261,7 @@ fn check_shape(what: &str, m: &DMatrix<f64>, rows: usize, cols: usize) -> Result
 #[derive(Debug, Clone)]
 pub(crate) struct SparseRows {
     rows: Vec<Vec<(usize, f64)>>,
+    ncols: usize,
 }
 
 impl SparseRows {
@@ -1274,7 +1275,23 @@ impl SparseRows {
                     .collect()
             })
             .collect();
-        Self { rows }
+        Self {
+            rows,
+            ncols: a.ncols(),
+        }
+    }
+
+    /// `Bᵀ A` (`B` dense with as many rows as `A`).
+    pub(crate) fn left_tr_mul(&self, b: &DMatrix<f64>) -> DMatrix<f64> {
+        let mut out = DMatrix::zeros(b.ncols(), self.ncols);
+        for (r, row) in self.rows.iter().enumerate() {
+            for &(c, v) in row {
+                for i in 0..b.ncols() {
+                    out[(i, c)] += v * b[(r, i)];
+                }
+            }
+        }
+        out
     }
 
     /// `A v`.
@@ -1307,6 +1324,12 @@ impl SparseRows {
         }
         out
     }
+}
+
+/// `Aᵀ B` by a matrix product (faster than nalgebra's `tr_mul` beyond a
+/// few rows).
+pub(crate) fn at_b(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    a.transpose() * b
 }
 
 /// `tr(A B)` without forming the product.

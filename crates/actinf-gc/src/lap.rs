@@ -111,8 +111,8 @@
 use nalgebra::{DMatrix, DVector};
 
 use crate::dem::{
-    regularised_inverse, spm_log_determinant, trace_product, Dem, DemSettings, Errors, Linearity,
-    SparseRows,
+    at_b, regularised_inverse, spm_log_determinant, trace_product, Dem, DemSettings, Errors,
+    Linearity, SparseRows,
 };
 use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
@@ -725,12 +725,12 @@ impl GeneralizedFilter {
                 let dl_du = is_du.tr_mul(e) + &self.state_prior * &u;
                 let dl_dh = &de_dh * e / 2.0 - &dd_dh / 2.0 + ph * &eh;
                 let dl_dp = is_dp.tr_mul(e) + pp * &qp;
-                let dl_duu = is_du.tr_mul(&err.du) + &self.state_prior;
-                let dl_dpp = is_dp.tr_mul(&err.dp) + pp;
+                let dl_duu = at_b(&is_du, &err.du) + &self.state_prior;
+                let dl_dpp = at_b(&is_dp, &err.dp) + pp;
                 let dl_dhh = &ds_dhh / 2.0 + ph;
-                let dl_duy = is_du.tr_mul(&err.dy);
-                let dl_duc = is_du.tr_mul(&err.dc);
-                let dl_dup = is_du.tr_mul(&err.dp);
+                let dl_duy = SparseRows::new(&err.dy).left_tr_mul(&is_du);
+                let dl_duc = SparseRows::new(&err.dc).left_tr_mul(&is_du);
+                let dl_dup = at_b(&is_du, &err.dp);
                 let dl_dhp = &de_dh * &err.dp;
                 let mut dl_daa = DMatrix::zeros(nu + np, nu + np);
                 dl_daa.view_mut((0, 0), (nu, nu)).copy_from(&dl_duu);
@@ -756,15 +756,15 @@ impl GeneralizedFilter {
                     jac.view_mut((0, 0), (size, nu)).copy_from(&err.du);
                     jac.view_mut((0, nu), (size, np)).copy_from(&err.dp);
                     for (j, sj) in ds.iter().enumerate() {
-                        let dc = jac.tr_mul(&sj.mul(&jac));
+                        let dc = at_b(&jac, &sj.mul(&jac));
                         dh_db[np + j] = trace_product(&dc, &c_up) / 2.0;
                     }
                 }
                 if np > 0 {
                     for i in 0..np {
-                        let mut l_uup = err.dup[i].tr_mul(&is_du);
+                        let mut l_uup = at_b(&err.dup[i], &is_du);
                         l_uup += l_uup.transpose();
-                        let l_pup = is_dp.tr_mul(&err.dup[i]);
+                        let l_pup = at_b(&is_dp, &err.dup[i]);
                         let mut dc = DMatrix::zeros(nu + np, nu + np);
                         dc.view_mut((0, 0), (nu, nu)).copy_from(&l_uup);
                         dc.view_mut((0, nu), (nu, np)).copy_from(&l_pup.transpose());
