@@ -613,6 +613,10 @@ impl GeneralizedFilter {
 
         // φ₁ of the slow flow's 2 × 2 Jacobian [[0, 1], [−1, −κ]] (κ = N),
         // shared by every parameter and log-precision.
+        let je: Vec<usize> = (0..size).filter(|&i| self.error_in_f[i]).collect();
+        let ju: Vec<usize> = (0..nu).filter(|&i| self.state_in_f[i]).collect();
+        type Precision = (DVector<f64>, DMatrix<f64>, SparseRows, DMatrix<f64>, f64);
+        let mut precision: Option<Precision> = None;
         let kb = ns as f64;
         let phi = {
             let mut a = DMatrix::zeros(4, 4);
@@ -680,8 +684,15 @@ impl GeneralizedFilter {
                 // Precisions and their derivatives.
                 let pi = &self.fixed_log_precision + &self.dpi * &qh;
                 let w = pi.map(f64::exp);
-                let i_s = self.kron_diag(&w);
-                let is_sparse = SparseRows::new(&i_s);
+                // Π̃ and ln|Π̃| over the channels in F change only with λ.
+                if precision.as_ref().is_none_or(|(w0, ..)| *w0 != w) {
+                    let i_s = self.kron_diag(&w);
+                    let is_sparse = SparseRows::new(&i_s);
+                    let is_je = DMatrix::from_fn(je.len(), je.len(), |i, j| i_s[(je[i], je[j])]);
+                    let log_det = spm_log_determinant(&is_je);
+                    precision = Some((w.clone(), i_s, is_sparse, is_je, log_det));
+                }
+                let (_, i_s, is_sparse, is_je, log_det_is) = precision.as_ref().expect("set above");
                 let mut ds: Vec<SparseRows> = Vec::new();
                 let mut de_dh = DMatrix::zeros(nb, size);
                 let mut ds_dhh = DMatrix::zeros(nb, nb);
@@ -800,20 +811,27 @@ impl GeneralizedFilter {
                 pass.hyper_cov.push(c_hh.clone());
 
                 // Free-energy terms of the sample.
-                let je: Vec<usize> = (0..size).filter(|&i| self.error_in_f[i]).collect();
-                let ju: Vec<usize> = (0..nu).filter(|&i| self.state_in_f[i]).collect();
-                let is_je = DMatrix::from_fn(je.len(), je.len(), |i, j| i_s[(je[i], je[j])]);
                 let e_je = DVector::from_fn(je.len(), |i, _| e[je[i]]);
-                let pu_ju =
-                    DMatrix::from_fn(ju.len(), ju.len(), |i, j| self.state_prior[(ju[i], ju[j])]);
-                let cu_ju = DMatrix::from_fn(ju.len(), ju.len(), |i, j| c_up[(ju[i], ju[j])]);
-                let u_ju = DVector::from_fn(ju.len(), |i, _| u[ju[i]]);
+                // The states' prior terms (zero without a prior on the states).
+                let (prior_u, entropy_u) = if self.state_prior.iter().all(|&v| v == 0.0) {
+                    (0.0, 0.0)
+                } else {
+                    let pu_ju = DMatrix::from_fn(ju.len(), ju.len(), |i, j| {
+                        self.state_prior[(ju[i], ju[j])]
+                    });
+                    let cu_ju = DMatrix::from_fn(ju.len(), ju.len(), |i, j| c_up[(ju[i], ju[j])]);
+                    let u_ju = DVector::from_fn(ju.len(), |i, _| u[ju[i]]);
+                    (
+                        -u_ju.dot(&(&pu_ju * &u_ju)) / 2.0,
+                        spm_log_determinant(&(&pu_ju * &cu_ju)) / 2.0,
+                    )
+                };
                 let sample = [
-                    -e_je.dot(&(&is_je * &e_je)) / 2.0,
-                    -u_ju.dot(&(&pu_ju * &u_ju)) / 2.0,
+                    -e_je.dot(&(is_je * &e_je)) / 2.0,
+                    prior_u,
                     -((n * ny) as f64) * (2.0 * std::f64::consts::PI).ln() / 2.0,
-                    spm_log_determinant(&is_je) / 2.0,
-                    spm_log_determinant(&(&pu_ju * &cu_ju)) / 2.0,
+                    log_det_is / 2.0,
+                    entropy_u,
                 ];
                 let sum: f64 = sample.iter().sum();
                 ft.push(sum);
