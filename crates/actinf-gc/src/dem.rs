@@ -65,6 +65,24 @@
 //!   method 1).
 //! * Only one D-step iteration per sample (`nD = 1`) and dynamic models
 //!   (some hidden states) are supported.
+//!
+//! # Computation
+//! The same quantities as `spm_DEM`, computed with the structure at hand:
+//! * the local-linearisation step is taken on `u` alone, the data and prior
+//!   causes entering as polynomial forcing
+//!   ([`crate::linearise::forced_linearisation_step`]: an exponential of size
+//!   `nu + n` rather than of the whole flow's `nu + n·ny + d·nc`);
+//! * with frozen derivatives (a model flagged linear) everything that
+//!   depends on the Jacobians only — `Σ_u`, `ln|Σ_u|`, the uncertainty
+//!   curvatures, the flow's Jacobian and its φ-functions
+//!   ([`crate::linearise::phi_functions`]) — is formed once per pass, and a
+//!   sample's step is a few matrix–vector products;
+//! * products with the generalized precision use its non-zero entries
+//!   (orders couple only within a channel), and block-diagonal matrices are
+//!   inverted block by block.
+//!
+//! These change the rounding, not the algorithm: `tests/dem_spm.rs` checks
+//! SPM12's runs to 1e-10 (they agree to about 1e-12).
 
 // Generalized orders are indexed by `k` across several parallel arrays.
 #![allow(clippy::needless_range_loop)]
