@@ -111,8 +111,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use crate::dem::{
-    at_b, regularised_inverse, spm_log_determinant, trace_product, Dem, DemSettings, Errors,
-    Linearity, SparseRows,
+    at_b, regularised_inverse, spm_log_determinant, Dem, DemSettings, Errors, Linearity, SparseRows,
 };
 use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
@@ -760,27 +759,27 @@ impl GeneralizedFilter {
                 let c_up = regularised_inverse(&dl_daa);
                 let c_hh = regularised_inverse(&dl_dhh);
 
-                // Entropy gradients (log-precisions, then parameters).
+                // Entropy gradients ½ tr(∂Π_aa/∂b · Σ_aa), as Frobenius
+                // products: with J = [ε̃_u, ε̃_θ], ∂Π_aa/∂λ_j = Jᵀ ∂Π̃/∂λ_j J
+                // gives ½ ⟨J, ∂Π̃/∂λ_j J Σ⟩; ∂Π_aa/∂θ_i = [[A + Aᵀ, Lᵀ], [L, 0]]
+                // (A = ε̃_uθiᵀ Π̃ ε̃_u, L = ε̃_θᵀ Π̃ ε̃_uθi) gives
+                // ½ ⟨ε̃_uθi, Π̃ε̃_u (Σ_uu + Σ_uuᵀ) + Π̃ε̃_θ (Σ_θu + Σ_uθᵀ)⟩.
                 let mut dh_db = DVector::zeros(nq);
                 if nb > 0 {
                     let mut jac = DMatrix::zeros(size, nu + np);
                     jac.view_mut((0, 0), (size, nu)).copy_from(&err.du);
                     jac.view_mut((0, nu), (size, np)).copy_from(&err.dp);
+                    let jc = &jac * &c_up;
                     for (j, sj) in ds.iter().enumerate() {
-                        let dc = at_b(&jac, &sj.mul(&jac));
-                        dh_db[np + j] = trace_product(&dc, &c_up) / 2.0;
+                        dh_db[np + j] = jac.dot(&sj.mul(&jc)) / 2.0;
                     }
                 }
                 if np > 0 {
+                    let c_uu = c_up.view((0, 0), (nu, nu));
+                    let k = c_up.view((nu, 0), (np, nu)) + c_up.view((0, nu), (nu, np)).transpose();
+                    let w = &is_du * (c_uu + c_uu.transpose()) + &is_dp * k;
                     for i in 0..np {
-                        let mut l_uup = at_b(&err.dup[i], &is_du);
-                        l_uup += l_uup.transpose();
-                        let l_pup = at_b(&is_dp, &err.dup[i]);
-                        let mut dc = DMatrix::zeros(nu + np, nu + np);
-                        dc.view_mut((0, 0), (nu, nu)).copy_from(&l_uup);
-                        dc.view_mut((0, nu), (nu, np)).copy_from(&l_pup.transpose());
-                        dc.view_mut((nu, 0), (np, nu)).copy_from(&l_pup);
-                        dh_db[i] = trace_product(&dc, &c_up) / 2.0;
+                        dh_db[i] = err.dup[i].dot(&w) / 2.0;
                     }
                 }
                 let mut dl_db = DVector::zeros(nq);
