@@ -288,3 +288,163 @@ fn lap_learns_parameters_and_log_precisions_as_spm() {
     println!("log-precisions h, g: {ours_qh:?} (SPM {qh:?})");
     assert!(worst < TOLERANCE, "worst relative gap {worst:.2e}");
 }
+
+/// `spm_LAP` on a nonlinear two-level hierarchy built for this test
+/// (`tests/fixtures/spm12/lap_hierarchy.json`, made with
+/// `octave/lap_hierarchy.m`): hidden states at both levels, `tanh`, `sin`,
+/// `exp` and a square in `f` and `g`, two free parameters at level 1, a
+/// learned output log-precision at level 1 and a learned state
+/// log-precision at level 2. SPM rejected passes 13 and 15 (F fell) and ran
+/// out of passes at 16, so the last pass is returned.
+#[test]
+fn lap_reproduces_spm_on_a_nonlinear_hierarchy() {
+    use actinf_gc::hierarchical::{CauseLevel, HierarchicalModel, Level, LogPrecisionPrior};
+    use nalgebra::DVector;
+
+    let run = fixture("lap_hierarchy.json")["runs"][0].clone();
+    let lv = &run["model"]["levels"];
+    let prior = |mean: &Value, cov: &Value| {
+        let mean = vector(mean);
+        let covariance = if mean.is_empty() {
+            DMatrix::zeros(0, 0)
+        } else {
+            matrix(cov)
+        };
+        LogPrecisionPrior { mean, covariance }
+    };
+    let comps =
+        |v: &Value| -> Vec<DMatrix<f64>> { v.as_array().unwrap().iter().map(matrix).collect() };
+    let level = |i: usize, functions: FnLevel, causes: usize| {
+        let l = &lv[i];
+        let np = l["pE_vec"].as_array().unwrap().len();
+        Level {
+            functions: Arc::new(functions),
+            outputs: l["l"].as_u64().unwrap() as usize,
+            states: l["n"].as_u64().unwrap() as usize,
+            causes,
+            x0: vector(&l["x0"]),
+            v0: vector(&lv[i + 1]["v0"]),
+            parameter_mean: vector(&l["pE_vec"]),
+            parameter_covariance: if np == 0 {
+                DMatrix::zeros(0, 0)
+            } else {
+                matrix(&l["pC"])
+            },
+            output_precision: matrix(&l["V"]),
+            state_precision: matrix(&l["W"]),
+            output_components: comps(&l["Q"]),
+            state_components: comps(&l["R"]),
+            output_log_precision: prior(&l["hE"], &l["hC"]),
+            state_log_precision: prior(&l["gE"], &l["gC"]),
+            state_prior_precision: matrix(&l["xP"]),
+            output_smoothness: l["sv"].as_f64().unwrap(),
+            state_smoothness: l["sw"].as_f64().unwrap(),
+        }
+    };
+    // f and g as lap_hierarchy.m gives them to SPM.
+    let first = FnLevel::new(
+        2,
+        3,
+        |x, v, p| {
+            DVector::from_vec(vec![
+                p[0] * x[0] + x[1].tanh() + v[0],
+                p[1] * x[1] - x[0] / 4.0,
+            ])
+        },
+        |x, _v, _p| {
+            DVector::from_vec(vec![
+                x[0] + x[1] * x[1] / 4.0,
+                (x[1] / 4.0).exp(),
+                x[0] - x[1],
+            ])
+        },
+    );
+    let second = FnLevel::new(
+        1,
+        1,
+        |x, v, _p| DVector::from_vec(vec![-x[0] / 2.0 + v[0]]),
+        |x, v, _p| DVector::from_vec(vec![x[0].sin() + v[0] / 4.0]),
+    );
+    let model = HierarchicalModel {
+        levels: vec![level(0, first, 1), level(1, second, 1)],
+        top: CauseLevel {
+            causes: 1,
+            precision: matrix(&lv[2]["V"]),
+            components: Vec::new(),
+            log_precision: LogPrecisionPrior::none(),
+            smoothness: lv[2]["sv"].as_f64().unwrap(),
+        },
+    };
+    let lap = GeneralizedFilter::new(model, settings_of(&run)).unwrap();
+    let r = lap
+        .run(&matrix(&run["Y"]), &matrix(&run["U_prior_causes"]))
+        .unwrap();
+
+    let q = &run["qU"];
+    let spm_states = stack(&[&matrix(&q["x1"]), &matrix(&q["x2"])]);
+    let spm_causes = stack(&[&matrix(&q["v2"]), &matrix(&q["v3"])]);
+    let spm_p: Vec<f64> = run["qP_p_per_t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(numbers)
+        .collect();
+    // Both parameters are free with equal prior variances: the reduced
+    // coordinates are the deviations from the prior mean, in order.
+    let ours_p: Vec<f64> = (0..r.parameter_trace.ncols())
+        .flat_map(|t| [0, 1].map(|i| r.parameter_trace[(i, t)] - [-0.5, -0.25][i]))
+        .collect();
+    let spm_h: Vec<f64> = run["qH_p_per_t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(numbers)
+        .collect();
+    let ours_h = row_major(&r.log_precision_trace.transpose());
+    let ours_hg = [r.output_log_precisions[0], r.state_log_precisions[0]];
+    let gaps = [
+        ("passes", (r.iterations as f64 - 16.0).abs()),
+        (
+            "qU.x",
+            relative_gap(&row_major(&r.states), &row_major(&spm_states)),
+        ),
+        (
+            "qU.v",
+            relative_gap(&row_major(&r.causes), &row_major(&spm_causes)),
+        ),
+        ("F", relative_gap(&r.free_energy, &numbers(&run["F"]))),
+        (
+            "S",
+            relative_gap(&r.free_action, &numbers(&run["free_action"])),
+        ),
+        (
+            "qP.P",
+            relative_gap(r.parameters.as_slice(), &numbers(&run["qP"]["P"])),
+        ),
+        (
+            "qP.C",
+            relative_gap(
+                &row_major(&r.parameter_covariance),
+                &row_major(&matrix(&run["qP"]["C"])),
+            ),
+        ),
+        ("qH", relative_gap(&ours_hg, &numbers(&run["qH"]["hg"]))),
+        (
+            "qH.C",
+            relative_gap(
+                &row_major(&r.log_precision_covariance),
+                &row_major(&matrix(&run["qH"]["C"])),
+            ),
+        ),
+        ("qP.p(t)", relative_gap(&ours_p, &spm_p)),
+        ("qH.p(t)", relative_gap(&ours_h, &spm_h)),
+    ];
+    let mut worst: f64 = 0.0;
+    let mut line = format!("{}: ", run_label(&run));
+    for (name, gap) in gaps {
+        line += &format!("{name} {gap:.2e}  ");
+        worst = worst.max(gap);
+    }
+    println!("{line}");
+    assert!(worst < TOLERANCE, "worst relative gap {worst:.2e}");
+}
