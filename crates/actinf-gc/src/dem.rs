@@ -542,6 +542,7 @@ impl Dem {
         params: &[DVector<f64>],
         mode: Linearity,
         frozen: &mut Option<Stacked>,
+        jacobians: bool,
     ) -> Result<Errors, GcError> {
         let m = &self.model;
         let (n, d) = (self.settings.state_orders, self.settings.cause_orders);
@@ -641,6 +642,34 @@ impl Dem {
             e.rows_mut(n * ne + k * nx, nx).copy_from(&ek);
         }
 
+        // dE/dθ: order 0 from ∂g/∂θ, ∂f/∂θ; higher orders from the mixed
+        // derivatives times the states' motion.
+        let mut dp = DMatrix::zeros(size, np);
+        dp.view_mut((0, 0), (ne, np)).copy_from(&(-&dgdp));
+        dp.view_mut((n * ne, 0), (nx, np)).copy_from(&(-&dfdp));
+        for k in 1..n {
+            for p in 0..np {
+                let mut cg = &mixed.dgdxp[p] * &qx[k];
+                let mut cf = &mixed.dfdxp[p] * &qx[k];
+                if k < d {
+                    cg += &mixed.dgdvp[p] * &qv[k];
+                    cf += &mixed.dfdvp[p] * &qv[k];
+                }
+                dp.view_mut((k * ne, p), (ne, 1)).copy_from(&(-cg));
+                dp.view_mut((n * ne + k * nx, p), (nx, 1)).copy_from(&(-cf));
+            }
+        }
+        if !jacobians {
+            // The caller holds the Jacobians that do not move (frozen).
+            return Ok(Errors {
+                e,
+                du: DMatrix::zeros(0, 0),
+                dy: DMatrix::zeros(0, 0),
+                dc: DMatrix::zeros(0, 0),
+                dp,
+                dup: Vec::new(),
+            });
+        }
         // dE/du = −[[I⊗g_x, I⊗g_v], [I⊗f_x − D, I⊗f_v]].
         let mut du = DMatrix::zeros(size, nu);
         for k in 0..n {
@@ -670,23 +699,6 @@ impl Dem {
         for k in 0..d {
             for j in 0..nc {
                 dc[(k * ne + ne - nc + j, k * nc + j)] = -1.0;
-            }
-        }
-        // dE/dθ: order 0 from ∂g/∂θ, ∂f/∂θ; higher orders from the mixed
-        // derivatives times the states' motion.
-        let mut dp = DMatrix::zeros(size, np);
-        dp.view_mut((0, 0), (ne, np)).copy_from(&(-&dgdp));
-        dp.view_mut((n * ne, 0), (nx, np)).copy_from(&(-&dfdp));
-        for k in 1..n {
-            for p in 0..np {
-                let mut cg = &mixed.dgdxp[p] * &qx[k];
-                let mut cf = &mixed.dfdxp[p] * &qx[k];
-                if k < d {
-                    cg += &mixed.dgdvp[p] * &qv[k];
-                    cf += &mixed.dfdvp[p] * &qv[k];
-                }
-                dp.view_mut((k * ne, p), (ne, 1)).copy_from(&(-cg));
-                dp.view_mut((n * ne + k * nx, p), (nx, 1)).copy_from(&(-cf));
             }
         }
         let mut dup = Vec::with_capacity(np);
@@ -824,7 +836,11 @@ impl Dem {
                 } else {
                     Linearity::Full
                 };
-                let err = self.evaluate(&qx, &qv, &qy, &qc, &params, mode, &mut frozen)?;
+                // With frozen derivatives, the Jacobians are those of the
+                // pass's first sample, kept in `constants`.
+                let jacobians = !(self.settings.linear && constants.is_some());
+                let err =
+                    self.evaluate(&qx, &qv, &qy, &qc, &params, mode, &mut frozen, jacobians)?;
                 // What depends on the Jacobians only: fixed over the pass for
                 // a model flagged linear, whose derivatives are frozen.
                 let fresh;
@@ -848,7 +864,7 @@ impl Dem {
                     for q in 0..np {
                         let cpq = qp_c[(p, q)];
                         if cpq != 0.0 {
-                            dw_du += err.dup[q].tr_mul(&is_dp.column(p)) * cpq;
+                            dw_du += c.dup[q].tr_mul(&is_dp.column(p)) * cpq;
                         }
                     }
                 }
@@ -1175,6 +1191,7 @@ impl Dem {
             None
         };
         Ok(PassConstants {
+            dup: err.dup.clone(),
             juy: -SparseRows::new(&err.dy).left_tr_mul(&is_du),
             juc: -SparseRows::new(&err.dc).left_tr_mul(&is_du),
             is_du,
@@ -1200,6 +1217,7 @@ impl Dem {
 
 /// The part of a D-step sample fixed by the Jacobians ([`Dem::pass_constants`]).
 struct PassConstants {
+    dup: Vec<DMatrix<f64>>,
     is_du: DMatrix<f64>,
     qu_c: DMatrix<f64>,
     log_det_qu: f64,

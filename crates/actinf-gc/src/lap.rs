@@ -677,6 +677,7 @@ impl GeneralizedFilter {
                     &params,
                     Linearity::FirstOrder,
                     &mut frozen,
+                    true,
                 )?;
                 let e = &err.e;
 
