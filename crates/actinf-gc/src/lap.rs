@@ -81,8 +81,9 @@
 //! After a pass whose `F` fell (from the fifth pass on), the parameters and
 //! log-precisions go back to the last accepted pass's and `τ ← max(τ + 2,
 //! 2)` (slower); otherwise `τ ← max(τ − 1, −8)`. The scheme stops when `τ`
-//! exceeds 6 or after the fifth pass whose `F` rose by less than 1 (a
-//! counter that starts at −4), or after `nN` passes.
+//! exceeds 6, or at the fifth accepted pass whose `F` rose by less than 1
+//! (or fell, in the first four passes, which are never rejected: a counter
+//! that starts at −4), or after `nN` passes.
 //!
 //! # SPM's particulars, kept so the numbers agree
 //! * **The states, the per-sample parameter traces and the averaged
