@@ -65,6 +65,24 @@
 //!   method 1).
 //! * Only one D-step iteration per sample (`nD = 1`) and dynamic models
 //!   (some hidden states) are supported.
+//!
+//! # Computation
+//! The same quantities as `spm_DEM`, computed with the structure at hand:
+//! * the local-linearisation step is taken on `u` alone, the data and prior
+//!   causes entering as polynomial forcing
+//!   ([`crate::linearise::forced_linearisation_step`]: an exponential of size
+//!   `nu + n` rather than of the whole flow's `nu + n·ny + d·nc`);
+//! * with frozen derivatives (a model flagged linear) everything that
+//!   depends on the Jacobians only — `Σ_u`, `ln|Σ_u|`, the uncertainty
+//!   curvatures, the flow's Jacobian and its φ-functions
+//!   ([`crate::linearise::phi_functions`]) — is formed once per pass, and a
+//!   sample's step is a few matrix–vector products;
+//! * products with the generalized precision use its non-zero entries
+//!   (orders couple only within a channel), and block-diagonal matrices are
+//!   inverted block by block.
+//!
+//! These change the rounding, not the algorithm: `tests/dem_spm.rs` checks
+//! SPM12's runs to 1e-10 (they agree to about 1e-12).
 
 // Generalized orders are indexed by `k` across several parallel arrays.
 #![allow(clippy::needless_range_loop)]
@@ -74,12 +92,27 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
 use crate::hierarchical::{HierarchicalModel, LevelDerivatives};
-use crate::linearise::{expm, local_linearisation_step};
+use crate::linearise::{expm, forced_linearisation_step, phi_functions};
 use crate::precision::temporal_precision;
 use crate::shift::kron;
 
 /// SPM's tolerance for changes in norm, `exp(−4)`.
 const TOL: f64 = 0.018_315_638_888_734_18;
+
+/// How the derivatives of `f` and `g` are refreshed along a pass
+/// (`spm_DEM_eval`'s `E.linear`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Linearity {
+    /// All derivatives at every sample (`E.linear = 0`).
+    Full,
+    /// All derivatives at the pass's first sample; the parameter Jacobians
+    /// follow the states linearly from there (`E.linear = 1`).
+    Linear,
+    /// First derivatives at every sample, the mixed (parameter × state)
+    /// derivatives frozen at the pass's first sample (`E.linear = 4`, the
+    /// setting `spm_LAP` forces).
+    FirstOrder,
+}
 
 /// Settings of [`Dem::run`] (SPM's `M(1).E`).
 #[derive(Debug, Clone, PartialEq)]
@@ -150,7 +183,7 @@ pub struct DemResult {
 
 /// The derivatives of the stacked model at one expansion point.
 #[derive(Debug, Clone)]
-struct Stacked {
+pub(crate) struct Stacked {
     dgdx: DMatrix<f64>,
     dgdv: DMatrix<f64>,
     dfdx: DMatrix<f64>,
@@ -166,35 +199,42 @@ struct Stacked {
 }
 
 /// Generalized errors and their derivatives at one sample.
-struct Errors {
-    e: DVector<f64>,
-    du: DMatrix<f64>,
-    dy: DMatrix<f64>,
-    dc: DMatrix<f64>,
-    dp: DMatrix<f64>,
-    dup: Vec<DMatrix<f64>>,
+pub(crate) struct Errors {
+    /// `ε̃` (`n·ne + n·nx`: causal errors by order, then state errors).
+    pub(crate) e: DVector<f64>,
+    /// `∂ε̃/∂u`, `u = [x̃; ṽ]`.
+    pub(crate) du: DMatrix<f64>,
+    /// `∂ε̃/∂ỹ`.
+    pub(crate) dy: DMatrix<f64>,
+    /// `∂ε̃/∂η̃`.
+    pub(crate) dc: DMatrix<f64>,
+    /// `∂ε̃/∂q` (reduced parameters).
+    pub(crate) dp: DMatrix<f64>,
+    /// `∂²ε̃/∂u∂q_j`, one per reduced parameter.
+    pub(crate) dup: Vec<DMatrix<f64>>,
 }
 
 /// DEM for a [`HierarchicalModel`] (module docs).
 #[derive(Debug, Clone)]
 pub struct Dem {
-    model: HierarchicalModel,
+    pub(crate) model: HierarchicalModel,
     settings: DemSettings,
     /// Offsets of each level's states, causes, outputs and reduced parameters.
-    x_at: Vec<usize>,
-    v_at: Vec<usize>,
-    e_at: Vec<usize>,
-    p_at: Vec<usize>,
+    pub(crate) x_at: Vec<usize>,
+    pub(crate) v_at: Vec<usize>,
+    pub(crate) e_at: Vec<usize>,
+    pub(crate) p_at: Vec<usize>,
     /// Per level: basis `U` of the free parameters.
-    bases: Vec<DMatrix<f64>>,
+    pub(crate) bases: Vec<DMatrix<f64>>,
     /// Prior precision of the reduced parameters.
-    parameter_prior_precision: DMatrix<f64>,
+    pub(crate) parameter_prior_precision: DMatrix<f64>,
     /// Fixed part of the generalized precision and its components.
     fixed_precision: DMatrix<f64>,
     components: Vec<DMatrix<f64>>,
-    hyper_mean: DVector<f64>,
+    sparse_components: Vec<SparseRows>,
+    pub(crate) hyper_mean: DVector<f64>,
     hyper_precision: DMatrix<f64>,
-    hyper_covariance: DMatrix<f64>,
+    pub(crate) hyper_covariance: DMatrix<f64>,
     /// Prior precision of the generalized states `Pu`.
     state_prior: DMatrix<f64>,
     /// Which errors enter `F` (`je`) and which states `Σ_u` (`ju`).
@@ -361,6 +401,7 @@ impl Dem {
             bases,
             parameter_prior_precision,
             fixed_precision: fixed,
+            sparse_components: components.iter().map(SparseRows::new).collect(),
             components,
             hyper_mean,
             hyper_precision,
@@ -384,7 +425,7 @@ impl Dem {
     }
 
     /// Each level's parameters at the reduced deviation `q`.
-    fn level_parameters(&self, q: &DVector<f64>) -> Vec<DVector<f64>> {
+    pub(crate) fn level_parameters(&self, q: &DVector<f64>) -> Vec<DVector<f64>> {
         self.model
             .levels
             .iter()
@@ -402,9 +443,11 @@ impl Dem {
         x: &DVector<f64>,
         v: &DVector<f64>,
         params: &[DVector<f64>],
+        mixed: bool,
     ) -> Result<Stacked, GcError> {
         let m = &self.model;
         let (nx, nv, ne, np) = (m.nx(), m.nv(), m.ne(), self.free_parameters());
+        let nm = if mixed { np } else { 0 };
         let mut s = Stacked {
             dgdx: DMatrix::zeros(ne, nx),
             dgdv: DMatrix::zeros(ne, nv),
@@ -412,22 +455,31 @@ impl Dem {
             dfdv: DMatrix::zeros(nx, nv),
             dgdp: DMatrix::zeros(ne, np),
             dfdp: DMatrix::zeros(nx, np),
-            dgdxp: vec![DMatrix::zeros(ne, nx); np],
-            dgdvp: vec![DMatrix::zeros(ne, nv); np],
-            dfdxp: vec![DMatrix::zeros(nx, nx); np],
-            dfdvp: vec![DMatrix::zeros(nx, nv); np],
+            dgdxp: vec![DMatrix::zeros(ne, nx); nm],
+            dgdvp: vec![DMatrix::zeros(ne, nv); nm],
+            dfdxp: vec![DMatrix::zeros(nx, nx); nm],
+            dfdvp: vec![DMatrix::zeros(nx, nv); nm],
             x: x.clone(),
             v: v.clone(),
         };
         for (i, level) in m.levels.iter().enumerate() {
             let xi = x.rows(self.x_at[i], level.states);
             let vi = v.rows(self.v_at[i], level.causes);
-            let d: LevelDerivatives = level.functions.derivatives(
-                xi.as_slice(),
-                vi.as_slice(),
-                params[i].as_slice(),
-                &self.bases[i],
-            )?;
+            let d: LevelDerivatives = if mixed {
+                level.functions.derivatives(
+                    xi.as_slice(),
+                    vi.as_slice(),
+                    params[i].as_slice(),
+                    &self.bases[i],
+                )?
+            } else {
+                level.functions.first_derivatives(
+                    xi.as_slice(),
+                    vi.as_slice(),
+                    params[i].as_slice(),
+                    &self.bases[i],
+                )?
+            };
             let (xa, va, ea, pa) = (self.x_at[i], self.v_at[i], self.e_at[i], self.p_at[i]);
             let (l, n_i, m_i) = (level.outputs, level.states, level.causes);
             let k = self.bases[i].ncols();
@@ -447,7 +499,7 @@ impl Dem {
             s.dfdv.view_mut((xa, va), (n_i, m_i)).copy_from(&d.dfdv);
             s.dgdp.view_mut((ea, pa), (l, k)).copy_from(&d.dgdp);
             s.dfdp.view_mut((xa, pa), (n_i, k)).copy_from(&d.dfdp);
-            for j in 0..k {
+            for j in 0..if mixed { k } else { 0 } {
                 for (name, mat, rows, cols) in [
                     ("∂²g/∂x∂θ", &d.dgdxp, l, n_i),
                     ("∂²g/∂v∂θ", &d.dgdvp, l, m_i),
@@ -480,14 +532,17 @@ impl Dem {
 
     /// `spm_DEM_eval`: the generalized errors and their derivatives at the
     /// expectation `(x̃, ṽ)` with data `ỹ` and prior causes `η̃`.
-    fn evaluate(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn evaluate(
         &self,
         qx: &[DVector<f64>],
         qv: &[DVector<f64>],
         qy: &[DVector<f64>],
         qc: &[DVector<f64>],
         params: &[DVector<f64>],
+        mode: Linearity,
         frozen: &mut Option<Stacked>,
+        jacobians: bool,
     ) -> Result<Errors, GcError> {
         let m = &self.model;
         let (n, d) = (self.settings.state_orders, self.settings.cause_orders);
@@ -508,19 +563,34 @@ impl Dem {
             f.rows_mut(self.x_at[i], level.states).copy_from(&fi);
             g.rows_mut(self.e_at[i], level.outputs).copy_from(&gi);
         }
-        // Derivatives: fresh, or frozen at the pass's first point (linear).
+        // Derivatives: fresh; frozen at the pass's first point (linear); or
+        // first derivatives fresh with the mixed ones frozen (first order).
         let current;
-        let s: &Stacked = if self.settings.linear {
-            if frozen.is_none() {
-                *frozen = Some(self.derivatives(&qx[0], &qv[0], params)?);
+        let (s, mixed): (&Stacked, &Stacked) = match mode {
+            Linearity::Full => {
+                current = self.derivatives(&qx[0], &qv[0], params, true)?;
+                (&current, &current)
             }
-            frozen.as_ref().unwrap()
-        } else {
-            current = self.derivatives(&qx[0], &qv[0], params)?;
-            &current
+            Linearity::Linear => {
+                if frozen.is_none() {
+                    *frozen = Some(self.derivatives(&qx[0], &qv[0], params, true)?);
+                }
+                let fz = frozen.as_ref().expect("set above");
+                (fz, fz)
+            }
+            Linearity::FirstOrder => {
+                if frozen.is_none() {
+                    *frozen = Some(self.derivatives(&qx[0], &qv[0], params, true)?);
+                    let fz = frozen.as_ref().expect("set above");
+                    (fz, fz)
+                } else {
+                    current = self.derivatives(&qx[0], &qv[0], params, false)?;
+                    (&current, frozen.as_ref().expect("checked above"))
+                }
+            }
         };
         let (mut dgdp, mut dfdp) = (s.dgdp.clone(), s.dfdp.clone());
-        if self.settings.linear {
+        if mode == Linearity::Linear {
             let dx = &qx[0] - &s.x;
             let dv = &qv[0] - &s.v;
             for p in 0..np {
@@ -572,6 +642,34 @@ impl Dem {
             e.rows_mut(n * ne + k * nx, nx).copy_from(&ek);
         }
 
+        // dE/dθ: order 0 from ∂g/∂θ, ∂f/∂θ; higher orders from the mixed
+        // derivatives times the states' motion.
+        let mut dp = DMatrix::zeros(size, np);
+        dp.view_mut((0, 0), (ne, np)).copy_from(&(-&dgdp));
+        dp.view_mut((n * ne, 0), (nx, np)).copy_from(&(-&dfdp));
+        for k in 1..n {
+            for p in 0..np {
+                let mut cg = &mixed.dgdxp[p] * &qx[k];
+                let mut cf = &mixed.dfdxp[p] * &qx[k];
+                if k < d {
+                    cg += &mixed.dgdvp[p] * &qv[k];
+                    cf += &mixed.dfdvp[p] * &qv[k];
+                }
+                dp.view_mut((k * ne, p), (ne, 1)).copy_from(&(-cg));
+                dp.view_mut((n * ne + k * nx, p), (nx, 1)).copy_from(&(-cf));
+            }
+        }
+        if !jacobians {
+            // The caller holds the Jacobians that do not move (frozen).
+            return Ok(Errors {
+                e,
+                du: DMatrix::zeros(0, 0),
+                dy: DMatrix::zeros(0, 0),
+                dc: DMatrix::zeros(0, 0),
+                dp,
+                dup: Vec::new(),
+            });
+        }
         // dE/du = −[[I⊗g_x, I⊗g_v], [I⊗f_x − D, I⊗f_v]].
         let mut du = DMatrix::zeros(size, nu);
         for k in 0..n {
@@ -603,36 +701,19 @@ impl Dem {
                 dc[(k * ne + ne - nc + j, k * nc + j)] = -1.0;
             }
         }
-        // dE/dθ: order 0 from ∂g/∂θ, ∂f/∂θ; higher orders from the mixed
-        // derivatives times the states' motion.
-        let mut dp = DMatrix::zeros(size, np);
-        dp.view_mut((0, 0), (ne, np)).copy_from(&(-&dgdp));
-        dp.view_mut((n * ne, 0), (nx, np)).copy_from(&(-&dfdp));
-        for k in 1..n {
-            for p in 0..np {
-                let mut cg = &s.dgdxp[p] * &qx[k];
-                let mut cf = &s.dfdxp[p] * &qx[k];
-                if k < d {
-                    cg += &s.dgdvp[p] * &qv[k];
-                    cf += &s.dfdvp[p] * &qv[k];
-                }
-                dp.view_mut((k * ne, p), (ne, 1)).copy_from(&(-cg));
-                dp.view_mut((n * ne + k * nx, p), (nx, 1)).copy_from(&(-cf));
-            }
-        }
         let mut dup = Vec::with_capacity(np);
         for p in 0..np {
             let mut m = DMatrix::zeros(size, nu);
             for k in 0..n {
                 m.view_mut((k * ne, k * nx), (ne, nx))
-                    .copy_from(&(-&s.dgdxp[p]));
+                    .copy_from(&(-&mixed.dgdxp[p]));
                 m.view_mut((n * ne + k * nx, k * nx), (nx, nx))
-                    .copy_from(&(-&s.dfdxp[p]));
+                    .copy_from(&(-&mixed.dfdxp[p]));
                 if k < d {
                     m.view_mut((k * ne, n * nx + k * nv), (ne, nv))
-                        .copy_from(&(-&s.dgdvp[p]));
+                        .copy_from(&(-&mixed.dgdvp[p]));
                     m.view_mut((n * ne + k * nx, n * nx + k * nv), (nx, nv))
-                        .copy_from(&(-&s.dfdvp[p]));
+                        .copy_from(&(-&mixed.dfdvp[p]));
                 }
             }
             dup.push(m);
@@ -724,6 +805,8 @@ impl Dem {
             let mut ee = DMatrix::zeros(size, size);
             let mut ece = DMatrix::zeros(size, size);
             let mut i_s = self.precision(&h);
+            let is_sparse = SparseRows::new(&i_s);
+            let mut constants: Option<PassConstants> = None;
             let params = self.level_parameters(&qp_e);
             let mut frozen = None;
 
@@ -748,47 +831,45 @@ impl Dem {
                 for k in 0..d {
                     qc[k].copy_from_slice(&c_buf[k * nc..(k + 1) * nc]);
                 }
-                let err = self.evaluate(&qx, &qv, &qy, &qc, &params, &mut frozen)?;
-                let du_t_is = err.du.transpose() * &i_s;
-                let qu_p = &du_t_is * &err.du + &self.state_prior;
-                let mut qu_c = regularised_inverse(&qu_p);
-                for (i, &keep) in self.state_in_covariance.iter().enumerate() {
-                    if !keep {
-                        qu_c.row_mut(i).fill(0.0);
-                        qu_c.column_mut(i).fill(0.0);
+                let mode = if self.settings.linear {
+                    Linearity::Linear
+                } else {
+                    Linearity::Full
+                };
+                // With frozen derivatives, the Jacobians are those of the
+                // pass's first sample, kept in `constants`.
+                let jacobians = !(self.settings.linear && constants.is_some());
+                let err =
+                    self.evaluate(&qx, &qv, &qy, &qc, &params, mode, &mut frozen, jacobians)?;
+                // What depends on the Jacobians only: fixed over the pass for
+                // a model flagged linear, whose derivatives are frozen.
+                let fresh;
+                let c: &PassConstants = if self.settings.linear {
+                    if constants.is_none() {
+                        constants = Some(self.pass_constants(&err, &is_sparse, &qp_c, true)?);
                     }
-                }
-                log_det_qu += spm_log_determinant(&qu_c);
-                let ece_u = &err.du * &qu_c * err.du.transpose();
+                    constants.as_ref().expect("set above")
+                } else {
+                    fresh = self.pass_constants(&err, &is_sparse, &qp_c, false)?;
+                    &fresh
+                };
+                log_det_qu += c.log_det_qu;
                 let ece_p = &err.dp * &qp_c * err.dp.transpose();
-                pass.record(t, &qx[0], &qv[0], &qy[0], &err, &qu_c, n, nx);
+                pass.record(t, &qx[0], &qv[0], &qy[0], &err, &c.qu_c, n, nx);
 
-                // The parameters' uncertainty: dW/du, d²W/du².
+                // dW_θ/du_i = Σ_pq Σ_θ[p,q] (ε̃_uqᵀ Π̃ ε̃_θ[:, p])_i.
                 let mut dw_du = DVector::zeros(nu);
-                let mut dw_duu = DMatrix::zeros(nu, nu);
-                if np > 0 {
-                    let dpu: Vec<DMatrix<f64>> = (0..nu)
-                        .map(|i| {
-                            let mut mat = DMatrix::zeros(size, np);
-                            for p in 0..np {
-                                mat.set_column(p, &err.dup[p].column(i));
-                            }
-                            mat
-                        })
-                        .collect();
-                    let cj: Vec<DMatrix<f64>> = dpu
-                        .iter()
-                        .map(|mat| &qp_c * mat.transpose() * &i_s)
-                        .collect();
-                    for i in 0..nu {
-                        dw_du[i] = trace_product(&cj[i], &err.dp);
-                        for j in 0..nu {
-                            dw_duu[(i, j)] = trace_product(&cj[i], &dpu[j]);
+                let is_dp = is_sparse.mul(&err.dp);
+                for p in 0..np {
+                    for q in 0..np {
+                        let cpq = qp_c[(p, q)];
+                        if cpq != 0.0 {
+                            dw_du += c.dup[q].tr_mul(&is_dp.column(p)) * cpq;
                         }
                     }
                 }
 
-                // D-step: the flow of [u; ỹ; η̃] and its Jacobian.
+                // D-step: the flow of [u; ỹ; η̃].
                 let mut u = DVector::zeros(nu);
                 for k in 0..n {
                     u.rows_mut(k * nx, nx).copy_from(&qx[k]);
@@ -796,42 +877,18 @@ impl Dem {
                 for k in 0..d {
                     u.rows_mut(n * nx + k * nv, nv).copy_from(&qv[k]);
                 }
-                let dv_du = -(&du_t_is * &err.e) - &dw_du / 2.0 - &self.state_prior * &u;
-                let dv_duu = -(&du_t_is * &err.du) - &dw_duu / 2.0 - &self.state_prior;
-                let dv_duy = -(&du_t_is * &err.dy);
-                let dv_duc = -(&du_t_is * &err.dc);
-                let total = nu + n * ny + d * nc;
-                let mut flow = DVector::zeros(total);
-                let mut jac = DMatrix::zeros(total, total);
-                flow.rows_mut(0, nu).copy_from(&dv_du);
-                jac.view_mut((0, 0), (nu, nu)).copy_from(&dv_duu);
-                jac.view_mut((0, nu), (nu, n * ny)).copy_from(&dv_duy);
-                jac.view_mut((0, nu + n * ny), (nu, d * nc))
-                    .copy_from(&dv_duc);
-                // + D·[x̃; ṽ; ỹ; η̃]
-                let mut state = DVector::zeros(total);
-                state.rows_mut(0, nu).copy_from(&u);
-                for k in 0..n {
-                    state.rows_mut(nu + k * ny, ny).copy_from(&qy[k]);
-                }
-                for k in 0..d {
-                    state.rows_mut(nu + n * ny + k * nc, nc).copy_from(&qc[k]);
-                }
-                for (offset, orders, dims) in [
-                    (0, n, nx),
-                    (n * nx, d, nv),
-                    (nu, n, ny),
-                    (nu + n * ny, d, nc),
-                ] {
-                    for k in 0..orders.saturating_sub(1) {
-                        for j in 0..dims {
-                            let r = offset + k * dims + j;
-                            flow[r] += state[r + dims];
-                            jac[(r, r + dims)] += 1.0;
+                let dv_du = -c.is_du.tr_mul(&err.e) - &dw_du / 2.0 - &self.state_prior * &u;
+                let forcing = self.dstep_forcing(dv_du, &c.juy, &c.juc, &u, &qy, &qc);
+                let step = match &c.phis {
+                    Some(phis) => {
+                        let mut step = DVector::zeros(nu);
+                        for (phi, g) in phis.iter().zip(&forcing) {
+                            step.gemv(1.0, phi, g, 1.0);
                         }
+                        step
                     }
-                }
-                let step = local_linearisation_step(&jac, &flow, 1.0)?;
+                    None => forced_linearisation_step(&c.jacobian, &forcing)?,
+                };
                 if let Some(i) = step.iter().position(|s| !s.is_finite()) {
                     return Err(GcError::Diverged {
                         step: t,
@@ -847,25 +904,13 @@ impl Dem {
 
                 // E-step accumulators (with the errors before the update).
                 if np > 0 {
-                    let mut dw_dp = DVector::zeros(np);
-                    let mut dw_dpp = DMatrix::zeros(np, np);
-                    let cj: Vec<DMatrix<f64>> = (0..np)
-                        .map(|p| &qu_c * err.dup[p].transpose() * &i_s)
-                        .collect();
-                    for p in 0..np {
-                        dw_dp[p] = trace_product(&cj[p], &err.du);
-                        for q in 0..np {
-                            dw_dpp[(p, q)] = trace_product(&cj[p], &err.dup[q]);
-                        }
-                    }
-                    let dp_t_is = err.dp.transpose() * &i_s;
-                    df_dp -= &dw_dp / 2.0 + &dp_t_is * &err.e;
-                    let info = &dp_t_is * &err.dp;
-                    df_dpp -= &dw_dpp / 2.0 + &info;
+                    df_dp -= &c.dw_dp / 2.0 + is_dp.tr_mul(&err.e);
+                    let info = err.dp.tr_mul(&is_dp);
+                    df_dpp -= &c.dw_dpp / 2.0 + &info;
                     qp_ic += info;
                 }
                 ee += &err.e * err.e.transpose();
-                ece += ece_u + ece_p;
+                ece += &c.ece_u + ece_p;
             }
             result_states = Some(pass);
 
@@ -875,11 +920,13 @@ impl Dem {
                 i_s = self.precision(&h);
                 let s = regularised_inverse(&i_s);
                 let ds = &ece + &ee - &s * samples as f64;
-                let dpdh: Vec<DMatrix<f64>> =
-                    (0..nh).map(|i| &self.components[i] * h[i].exp()).collect();
-                let mut df_dh =
-                    DVector::from_iterator(nh, dpdh.iter().map(|p| -trace_product(p, &ds) / 2.0));
-                let ps: Vec<DMatrix<f64>> = dpdh.iter().map(|p| p * &s).collect();
+                // P_j = exp(λ_j) Q̃_j, sparse.
+                let mut df_dh = DVector::from_fn(nh, |i, _| {
+                    -h[i].exp() * self.sparse_components[i].trace_mul(&ds) / 2.0
+                });
+                let ps: Vec<DMatrix<f64>> = (0..nh)
+                    .map(|i| self.sparse_components[i].mul(&s) * h[i].exp())
+                    .collect();
                 let mut df_dhh = DMatrix::from_fn(nh, nh, |i, j| {
                     -trace_product(&ps[i], &ps[j]) * samples as f64 / 2.0
                 });
@@ -1004,6 +1051,160 @@ impl Dem {
         })
     }
 
+    /// The D-step's update of `u = [x̃; ṽ]` over one sampling interval:
+    /// local linearisation of the flow of `[u; ỹ; η̃]`, `u̇ = Du + ∂V/∂u`,
+    /// `ỹ̇ = Dỹ`, `η̃̇ = Dη̃`, given the gradient `∂V/∂u` and the curvatures
+    /// `∂²V/∂u²`, `∂²V/∂u∂ỹ`, `∂²V/∂u∂η̃`. The data and prior causes move
+    /// with their own Taylor expansion, so only `u`'s step is computed
+    /// ([`forced_linearisation_step`], the same step as on the whole flow).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn dstep_update(
+        &self,
+        juu: DMatrix<f64>,
+        grad: DVector<f64>,
+        juy: &DMatrix<f64>,
+        juc: &DMatrix<f64>,
+        u: &DVector<f64>,
+        qy: &[DVector<f64>],
+        qc: &[DVector<f64>],
+    ) -> Result<DVector<f64>, GcError> {
+        let forcing = self.dstep_forcing(grad, juy, juc, u, qy, qc);
+        forced_linearisation_step(&self.shifted_jacobian(juu), &forcing)
+    }
+
+    /// `∂²V/∂u² + D`: the Jacobian of `u`'s flow.
+    fn shifted_jacobian(&self, mut juu: DMatrix<f64>) -> DMatrix<f64> {
+        let m = &self.model;
+        let (n, d) = (self.settings.state_orders, self.settings.cause_orders);
+        let (nx, nv) = (m.nx(), m.nv());
+        for (offset, orders, dims) in [(0, n, nx), (n * nx, d, nv)] {
+            for k in 0..orders.saturating_sub(1) {
+                for j in 0..dims {
+                    let r = offset + k * dims + j;
+                    juu[(r, r + dims)] += 1.0;
+                }
+            }
+        }
+        juu
+    }
+
+    /// The forcing of `u`'s flow: `g_0 = Du + ∂V/∂u`, and the inputs'
+    /// motion `g_k = J_y D^k ỹ + J_c D^k η̃` (`k = 1 … n − 1`).
+    fn dstep_forcing(
+        &self,
+        mut grad: DVector<f64>,
+        juy: &DMatrix<f64>,
+        juc: &DMatrix<f64>,
+        u: &DVector<f64>,
+        qy: &[DVector<f64>],
+        qc: &[DVector<f64>],
+    ) -> Vec<DVector<f64>> {
+        let m = &self.model;
+        let (n, d) = (self.settings.state_orders, self.settings.cause_orders);
+        let (nx, nv, ny, nc) = (m.nx(), m.nv(), m.ny(), m.nc());
+        for (offset, orders, dims) in [(0, n, nx), (n * nx, d, nv)] {
+            for k in 0..orders.saturating_sub(1) {
+                for j in 0..dims {
+                    let r = offset + k * dims + j;
+                    grad[r] += u[r + dims];
+                }
+            }
+        }
+        let mut forcing = Vec::with_capacity(n);
+        forcing.push(grad);
+        let mut shifted_y = DVector::zeros(n * ny);
+        let mut shifted_c = DVector::zeros(d * nc);
+        for k in 1..n {
+            shifted_y.fill(0.0);
+            for o in 0..n - k {
+                shifted_y.rows_mut(o * ny, ny).copy_from(&qy[o + k]);
+            }
+            let mut g = juy * &shifted_y;
+            if k < d {
+                shifted_c.fill(0.0);
+                for o in 0..d - k {
+                    shifted_c.rows_mut(o * nc, nc).copy_from(&qc[o + k]);
+                }
+                g += juc * &shifted_c;
+            }
+            forcing.push(g);
+        }
+        forcing
+    }
+
+    /// What a D-step sample needs that depends on the Jacobians (and the
+    /// pass's precisions and parameter covariance) only: the states'
+    /// conditional precision and covariance, the parameters' uncertainty
+    /// curvature `d²W_θ/du²`, the states' uncertainty terms `dW_u/dθ`,
+    /// `d²W_u/dθ²`, and the flow's Jacobian — with its φ-functions when
+    /// `phis` (a pass with frozen derivatives).
+    ///
+    /// `W_θ = tr(Σ_θ ε̃_θuᵀ Π̃ ε̃_θu)` and `W_u = tr(Σ_u ε̃_uθᵀ Π̃ ε̃_uθ)`
+    /// share `G_pq = ε̃_upᵀ Π̃ ε̃_uq`: `d²W_θ/du² = Σ_pq Σ_θ[p,q] G_qp`,
+    /// `dW_u/dθ_p = tr(Σ_u ε̃_upᵀ Π̃ ε̃_u)`, `d²W_u/dθ_pθ_q = tr(Σ_u G_pq)`.
+    fn pass_constants(
+        &self,
+        err: &Errors,
+        is_sparse: &SparseRows,
+        qp_c: &DMatrix<f64>,
+        phis: bool,
+    ) -> Result<PassConstants, GcError> {
+        let np = self.free_parameters();
+        let nu = err.du.ncols();
+        let is_du = is_sparse.mul(&err.du);
+        let qu_p = at_b(&err.du, &is_du) + &self.state_prior;
+        let mut qu_c = regularised_inverse(&qu_p);
+        for (i, &keep) in self.state_in_covariance.iter().enumerate() {
+            if !keep {
+                qu_c.row_mut(i).fill(0.0);
+                qu_c.column_mut(i).fill(0.0);
+            }
+        }
+        let log_det_qu = spm_log_determinant(&qu_c);
+        let ece_u = &err.du * &qu_c * err.du.transpose();
+        let mut dw_duu = DMatrix::zeros(nu, nu);
+        let mut dw_dp = DVector::zeros(np);
+        let mut dw_dpp = DMatrix::zeros(np, np);
+        if np > 0 {
+            let is_dup: Vec<DMatrix<f64>> = err.dup.iter().map(|m| is_sparse.mul(m)).collect();
+            let mut gpq: Vec<DMatrix<f64>> = Vec::with_capacity(np * np);
+            for p in 0..np {
+                for q in 0..np {
+                    gpq.push(at_b(&err.dup[p], &is_dup[q]));
+                }
+            }
+            for p in 0..np {
+                dw_dp[p] = trace_product(&qu_c, &at_b(&err.dup[p], &is_du));
+                for q in 0..np {
+                    dw_dpp[(p, q)] = trace_product(&qu_c, &gpq[p * np + q]);
+                    let c = qp_c[(p, q)];
+                    if c != 0.0 {
+                        dw_duu += &gpq[q * np + p] * c;
+                    }
+                }
+            }
+        }
+        let jacobian = self.shifted_jacobian(-&qu_p - &dw_duu / 2.0);
+        let phis = if phis {
+            Some(phi_functions(&jacobian, self.settings.state_orders)?)
+        } else {
+            None
+        };
+        Ok(PassConstants {
+            dup: err.dup.clone(),
+            juy: -SparseRows::new(&err.dy).left_tr_mul(&is_du),
+            juc: -SparseRows::new(&err.dc).left_tr_mul(&is_du),
+            is_du,
+            qu_c,
+            log_det_qu,
+            ece_u,
+            dw_dp,
+            dw_dpp,
+            jacobian,
+            phis,
+        })
+    }
+
     /// `Π̃ = Π₀ + Σ_j exp(λ_j) Q̃_j`.
     fn precision(&self, h: &DVector<f64>) -> DMatrix<f64> {
         let mut p = self.fixed_precision.clone();
@@ -1012,6 +1213,21 @@ impl Dem {
         }
         p
     }
+}
+
+/// The part of a D-step sample fixed by the Jacobians ([`Dem::pass_constants`]).
+struct PassConstants {
+    dup: Vec<DMatrix<f64>>,
+    is_du: DMatrix<f64>,
+    qu_c: DMatrix<f64>,
+    log_det_qu: f64,
+    ece_u: DMatrix<f64>,
+    dw_dp: DVector<f64>,
+    dw_dpp: DMatrix<f64>,
+    jacobian: DMatrix<f64>,
+    juy: DMatrix<f64>,
+    juc: DMatrix<f64>,
+    phis: Option<Vec<DMatrix<f64>>>,
 }
 
 /// What a D-step pass leaves behind, per sample.
@@ -1075,8 +1291,85 @@ fn check_shape(what: &str, m: &DMatrix<f64>, rows: usize, cols: usize) -> Result
     Ok(())
 }
 
+/// A matrix stored by its non-zero entries, row by row: the generalized
+/// precision, whose orders couple only within an error channel (a few
+/// percent of its entries are non-zero).
+#[derive(Debug, Clone)]
+pub(crate) struct SparseRows {
+    rows: Vec<Vec<(usize, f64)>>,
+    ncols: usize,
+}
+
+impl SparseRows {
+    /// The non-zero entries of `a`.
+    pub(crate) fn new(a: &DMatrix<f64>) -> Self {
+        let rows = (0..a.nrows())
+            .map(|i| {
+                (0..a.ncols())
+                    .filter(|&j| a[(i, j)] != 0.0)
+                    .map(|j| (j, a[(i, j)]))
+                    .collect()
+            })
+            .collect();
+        Self {
+            rows,
+            ncols: a.ncols(),
+        }
+    }
+
+    /// `Bᵀ A` (`B` dense with as many rows as `A`).
+    pub(crate) fn left_tr_mul(&self, b: &DMatrix<f64>) -> DMatrix<f64> {
+        let mut out = DMatrix::zeros(b.ncols(), self.ncols);
+        for (r, row) in self.rows.iter().enumerate() {
+            for &(c, v) in row {
+                for i in 0..b.ncols() {
+                    out[(i, c)] += v * b[(r, i)];
+                }
+            }
+        }
+        out
+    }
+
+    /// `A v`.
+    pub(crate) fn mul_vector(&self, v: &DVector<f64>) -> DVector<f64> {
+        DVector::from_iterator(
+            self.rows.len(),
+            self.rows
+                .iter()
+                .map(|row| row.iter().map(|&(j, a)| a * v[j]).sum()),
+        )
+    }
+
+    /// `tr(A B)`.
+    pub(crate) fn trace_mul(&self, b: &DMatrix<f64>) -> f64 {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| row.iter().map(|&(j, a)| a * b[(j, i)]).sum::<f64>())
+            .sum()
+    }
+
+    /// `A B`.
+    pub(crate) fn mul(&self, b: &DMatrix<f64>) -> DMatrix<f64> {
+        let mut out = DMatrix::zeros(self.rows.len(), b.ncols());
+        for c in 0..b.ncols() {
+            let col = b.column(c);
+            for (i, row) in self.rows.iter().enumerate() {
+                out[(i, c)] = row.iter().map(|&(j, v)| v * col[j]).sum();
+            }
+        }
+        out
+    }
+}
+
+/// `Aᵀ B` by a matrix product (faster than nalgebra's `tr_mul` beyond a
+/// few rows).
+pub(crate) fn at_b(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    a.transpose() * b
+}
+
 /// `tr(A B)` without forming the product.
-fn trace_product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+pub(crate) fn trace_product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
     let mut t = 0.0;
     for i in 0..a.nrows() {
         for k in 0..a.ncols() {
@@ -1098,10 +1391,65 @@ pub fn regularised_inverse(a: &DMatrix<f64>) -> DMatrix<f64> {
         .fold(0.0, f64::max);
     let delta = (ulp(norm) * n as f64).max((-32f64).exp());
     let shifted = a + DMatrix::identity(n, n) * delta;
+    // A matrix that is block diagonal up to a permutation (a generalized
+    // precision: orders couple within a channel) is inverted block by block.
+    let blocks = diagonal_blocks(&shifted);
+    if blocks.len() > 1 {
+        let mut inverse = DMatrix::zeros(n, n);
+        for block in &blocks {
+            let k = block.len();
+            let sub = DMatrix::from_fn(k, k, |i, j| shifted[(block[i], block[j])]);
+            let inv = sub
+                .clone()
+                .try_inverse()
+                .unwrap_or_else(|| pseudo_inverse(&sub));
+            for (i, &bi) in block.iter().enumerate() {
+                for (j, &bj) in block.iter().enumerate() {
+                    inverse[(bi, bj)] = inv[(i, j)];
+                }
+            }
+        }
+        return inverse;
+    }
     shifted
         .clone()
         .try_inverse()
         .unwrap_or_else(|| pseudo_inverse(&shifted))
+}
+
+/// The index sets of the diagonal blocks of `a` up to a permutation: the
+/// connected components of its pattern of non-zero entries.
+fn diagonal_blocks(a: &DMatrix<f64>) -> Vec<Vec<usize>> {
+    let n = a.nrows();
+    let mut label: Vec<usize> = (0..n).collect();
+    fn root(label: &mut [usize], mut i: usize) -> usize {
+        while label[i] != i {
+            label[i] = label[label[i]];
+            i = label[i];
+        }
+        i
+    }
+    for j in 0..n {
+        for i in 0..n {
+            if i != j && a[(i, j)] != 0.0 {
+                let (ri, rj) = (root(&mut label, i), root(&mut label, j));
+                if ri != rj {
+                    label[ri.max(rj)] = ri.min(rj);
+                }
+            }
+        }
+    }
+    let mut blocks: Vec<Vec<usize>> = Vec::new();
+    let mut index_of = vec![usize::MAX; n];
+    for i in 0..n {
+        let r = root(&mut label, i);
+        if index_of[r] == usize::MAX {
+            index_of[r] = blocks.len();
+            blocks.push(Vec::new());
+        }
+        blocks[index_of[r]].push(i);
+    }
+    blocks
 }
 
 /// MATLAB's `eps(x)`: the spacing of doubles at `|x|`.
@@ -1129,7 +1477,12 @@ pub fn pseudo_inverse(a: &DMatrix<f64>) -> DMatrix<f64> {
 /// SPM's `spm_logdet`: `ln|C|` with zero diagonal entries dropped; a
 /// diagonal matrix gives `Σ ln cᵢ` over its entries in `(10⁻¹⁶, 10¹⁶)`
 /// (negative entries are skipped); otherwise the Cholesky factor when `C` is
-/// symmetric positive definite, else the singular values in that range.
+/// symmetric (`max|C − Cᵀ| ≤ 10⁻¹⁶`) positive definite, else `Σ ln σᵢ` over
+/// its singular values in that range. A matrix symmetric up to rounding
+/// (`max|C − Cᵀ| ≤ 10⁻¹² max|C|`, e.g. an inverse by LU) has for singular
+/// values the moduli of the eigenvalues of its symmetric part (to that
+/// rounding): those are taken, a symmetric eigenproblem being cheaper than
+/// an SVD.
 pub fn spm_log_determinant(c: &DMatrix<f64>) -> f64 {
     let keep: Vec<usize> = (0..c.nrows()).filter(|&i| c[(i, i)] != 0.0).collect();
     let k = keep.len();
@@ -1146,12 +1499,23 @@ pub fn spm_log_determinant(c: &DMatrix<f64>) -> f64 {
             .sum();
     }
     let asym = (0..k)
-        .map(|i| (0..k).map(|j| (c[(i, j)] - c[(j, i)]).abs()).sum::<f64>())
+        .flat_map(|i| (0..k).map(move |j| (i, j)))
+        .map(|(i, j)| (c[(i, j)] - c[(j, i)]).abs())
         .fold(0.0, f64::max);
     if asym <= LOW {
         if let Some(chol) = c.clone().cholesky() {
             return 2.0 * chol.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
         }
+    }
+    if asym <= 1e-12 * c.amax() {
+        let symmetric = (&c + c.transpose()) / 2.0;
+        return symmetric
+            .symmetric_eigenvalues()
+            .iter()
+            .map(|v| v.abs())
+            .filter(|&s| in_range(s))
+            .map(|s| s.ln())
+            .sum();
     }
     c.singular_values()
         .iter()
@@ -1219,4 +1583,43 @@ pub fn covariance_basis(pc: &DMatrix<f64>) -> DMatrix<f64> {
         u.set_column(j, &eig.eigenvectors.column(i));
     }
     u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_diagonal_matrices_are_inverted_block_by_block() {
+        // Two blocks interleaved: {0, 2, 3} and {1, 4}.
+        let mut a = DMatrix::zeros(5, 5);
+        for &(i, j, v) in &[
+            (0, 0, 4.0),
+            (2, 2, 3.0),
+            (3, 3, 5.0),
+            (0, 2, 1.0),
+            (2, 0, 1.0),
+            (2, 3, -0.5),
+            (3, 2, -0.5),
+            (1, 1, 2.0),
+            (4, 4, 6.0),
+            (1, 4, 0.25),
+            (4, 1, 0.25),
+        ] {
+            a[(i, j)] = v;
+        }
+        assert_eq!(diagonal_blocks(&a), vec![vec![0, 2, 3], vec![1, 4]]);
+        let inv = regularised_inverse(&a);
+        let dense = a.clone().try_inverse().unwrap();
+        assert!((&inv - &dense).amax() < 1e-14);
+        assert_eq!(inv[(0, 1)], 0.0);
+        // The sparse products agree with the dense ones.
+        let sparse = SparseRows::new(&a);
+        let b = DMatrix::from_fn(5, 3, |i, j| (i * 3 + j) as f64 - 4.0);
+        assert!((sparse.mul(&b) - &a * &b).amax() < 1e-14);
+        let v = DVector::from_fn(5, |i, _| i as f64 * 0.5);
+        assert!((sparse.mul_vector(&v) - &a * &v).amax() < 1e-14);
+        let c = DMatrix::from_fn(5, 5, |i, j| (i as f64 - j as f64).sin());
+        assert!((sparse.trace_mul(&c) - (&a * &c).trace()).abs() < 1e-14);
+    }
 }

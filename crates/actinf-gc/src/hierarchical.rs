@@ -91,6 +91,69 @@ pub trait LevelFunctions: Send + Sync {
     ) -> Result<LevelDerivatives, GcError> {
         finite_difference_derivatives(self, x, v, p, basis)
     }
+
+    /// The first derivatives only (`∂f/∂x`, `∂f/∂v`, `∂f/∂q`, `∂g/∂x`,
+    /// `∂g/∂v`, `∂g/∂q`), the mixed ones left empty: what generalized
+    /// filtering refreshes at every sample (SPM's `E.linear = 4`). The
+    /// default takes them from [`LevelFunctions::derivatives`], so analytic
+    /// derivatives given there are used; [`FnLevel`] takes forward
+    /// differences of the first order only.
+    fn first_derivatives(
+        &self,
+        x: &[f64],
+        v: &[f64],
+        p: &[f64],
+        basis: &DMatrix<f64>,
+    ) -> Result<LevelDerivatives, GcError> {
+        let mut d = self.derivatives(x, v, p, basis)?;
+        d.dfdxp.clear();
+        d.dfdvp.clear();
+        d.dgdxp.clear();
+        d.dgdvp.clear();
+        Ok(d)
+    }
+}
+
+/// The first derivatives of [`LevelDerivatives`] by forward differences
+/// with step [`FINITE_DIFFERENCE_STEP`] (SPM12's `spm_diff`), the mixed ones
+/// left empty.
+pub fn finite_difference_first_derivatives<L: LevelFunctions + ?Sized>(
+    level: &L,
+    x: &[f64],
+    v: &[f64],
+    p: &[f64],
+    basis: &DMatrix<f64>,
+) -> Result<LevelDerivatives, GcError> {
+    let h = FINITE_DIFFERENCE_STEP;
+    let flow = |x: &[f64], v: &[f64], p: &[f64]| level.flow(x, v, p);
+    let output = |x: &[f64], v: &[f64], p: &[f64]| level.output(x, v, p);
+    let f0 = level.flow(x, v, p)?;
+    let g0 = level.output(x, v, p)?;
+    let (dfdx, dfdv) = forward_jacobians(&flow, x, v, p, &f0)?;
+    let (dgdx, dgdv) = forward_jacobians(&output, x, v, p, &g0)?;
+    let k = basis.ncols();
+    let mut dfdp = DMatrix::zeros(f0.len(), k);
+    let mut dgdp = DMatrix::zeros(g0.len(), k);
+    let mut pj = p.to_vec();
+    for j in 0..k {
+        for (q, (a, b)) in pj.iter_mut().zip(p.iter().zip(basis.column(j).iter())) {
+            *q = a + b * h;
+        }
+        dfdp.set_column(j, &((level.flow(x, v, &pj)? - &f0) / h));
+        dgdp.set_column(j, &((level.output(x, v, &pj)? - &g0) / h));
+    }
+    Ok(LevelDerivatives {
+        dfdx,
+        dfdv,
+        dfdp,
+        dgdx,
+        dgdv,
+        dgdp,
+        dfdxp: Vec::new(),
+        dfdvp: Vec::new(),
+        dgdxp: Vec::new(),
+        dgdvp: Vec::new(),
+    })
 }
 
 /// The two Jacobians of one function by forward differences.
@@ -238,6 +301,16 @@ impl LevelFunctions for FnLevel {
 
     fn output(&self, x: &[f64], v: &[f64], p: &[f64]) -> Result<DVector<f64>, GcError> {
         checked("output g(x, v, θ)", (self.output)(x, v, p), self.outputs)
+    }
+
+    fn first_derivatives(
+        &self,
+        x: &[f64],
+        v: &[f64],
+        p: &[f64],
+        basis: &DMatrix<f64>,
+    ) -> Result<LevelDerivatives, GcError> {
+        finite_difference_first_derivatives(self, x, v, p, basis)
     }
 }
 
