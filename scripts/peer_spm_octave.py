@@ -43,8 +43,8 @@ import tempfile
 BENCHES = {
     "dem_dstep": "spm_dem/dstep_convolution",
     "dem_triple": "spm_dem/triple_estimation",
-    "lap_dual": "spm_lap/convolution_lap",
-    "lap_dstep": "spm_lap/convolution_dstep",
+    "lap_dual": "lap/LAP_demo",
+    "lap_dstep": "lap/LAP_no_learning",
     "mdp_trial": "spm_mdp_vb_x/tmaze_trial",
     # extra cases (--all)
     "dem_triple_fixed": "spm_dem/triple_fixed",

@@ -1,4 +1,4 @@
-//! `actinf spm dem FILE.json`: SPM's DEM runs, as SPM12's fixtures describe
+//! `actinf spm dem FILE.json`: SPM's DEM and generalized-filtering runs, as SPM12's fixtures describe
 //! them, inverted by actinf and written back in SPM's layout.
 //!
 //! The file is either one run (an object with `model`, `Y`, `scheme`, …) or a
@@ -8,7 +8,9 @@
 //! `F`, `free_action`, `qP`, `qH`) are replaced by actinf's, everything else
 //! is kept as it was, and the whole document is printed.
 
-use actinf_spm::dem::{read_dem_run, run_dem, write_dem_results, Derivatives};
+use actinf_spm::dem::{
+    read_dem_run, run_dem, run_lap, write_dem_results, write_lap_results, Derivatives,
+};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
@@ -40,6 +42,12 @@ fn run_one(run: &mut Value) -> Result<()> {
             write_dem_results(run, &read, &result)?;
             Ok(())
         }
-        other => bail!("unsupported scheme `{other}` (supported: spm_DEM)"),
+        "spm_LAP" => {
+            let read = read_dem_run(run, Derivatives::Spm)?;
+            let result = run_lap(&read)?;
+            write_lap_results(run, &read, &result)?;
+            Ok(())
+        }
+        other => bail!("unsupported scheme `{other}` (supported: spm_DEM, spm_LAP)"),
     }
 }

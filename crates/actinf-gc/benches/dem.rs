@@ -13,10 +13,10 @@
 //! - `lap/LAP_no_learning`: `spm_LAP` on the `Dstep_only` data, one pass.
 //!
 //! Each includes building the scheme from the model (`Dem::new`,
-//! `GeneralizedFilter::new`). `tests/fixtures/spm12/octave/time_spm.m` times
-//! SPM12 itself on the same five runs under Octave (figures drawn by
-//! nothing); measured on the development machine (2 shared cores): 0.65 s,
-//! 8.9 s, 14.7 s, 21.5 s and 1.19 s.
+//! `GeneralizedFilter::new`). `scripts/peer_spm_octave.py` times
+//! SPM12 itself on the same runs under Octave (figures drawn by nothing);
+//! measured on the development machine (2 shared cores): 0.65 s, 8.9 s,
+//! 14.7 s, 21.5 s and 1.19 s.
 
 #[path = "../tests/common/mod.rs"]
 mod common;

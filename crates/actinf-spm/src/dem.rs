@@ -24,9 +24,10 @@ use std::sync::{Arc, Mutex};
 
 use actinf_gc::dem::{Dem, DemResult, DemSettings};
 use actinf_gc::hierarchical::{
-    finite_difference_derivatives, CauseLevel, HierarchicalModel, Level, LevelDerivatives,
-    LevelFunctions, LogPrecisionPrior,
+    finite_difference_derivatives, finite_difference_first_derivatives, CauseLevel,
+    HierarchicalModel, Level, LevelDerivatives, LevelFunctions, LogPrecisionPrior,
 };
+use actinf_gc::lap::{GeneralizedFilter, LapResult, LapSettings};
 use actinf_gc::GcError;
 use nalgebra::{DMatrix, DVector};
 use serde_json::{json, Map, Value};
@@ -161,6 +162,39 @@ fn expression_error(e: ExprError) -> GcError {
 }
 
 impl LevelFunctions for ExpressionLevel {
+    fn first_derivatives(
+        &self,
+        x: &[f64],
+        v: &[f64],
+        p: &[f64],
+        basis: &DMatrix<f64>,
+    ) -> Result<LevelDerivatives, GcError> {
+        if self.derivatives == Derivatives::Spm {
+            return finite_difference_first_derivatives(self, x, v, p, basis);
+        }
+        let mut ws = self.workspace.lock().unwrap_or_else(|p| p.into_inner());
+        let mut df = ExprDerivatives::new();
+        let mut dg = ExprDerivatives::new();
+        self.f
+            .evaluate(x, v, p, Some(basis), Order::Jacobians, &mut ws, &mut df)
+            .map_err(expression_error)?;
+        self.g
+            .evaluate(x, v, p, Some(basis), Order::Jacobians, &mut ws, &mut dg)
+            .map_err(expression_error)?;
+        Ok(LevelDerivatives {
+            dfdx: df.dx,
+            dfdv: df.dv,
+            dfdp: df.dp,
+            dgdx: dg.dx,
+            dgdv: dg.dv,
+            dgdp: dg.dp,
+            dfdxp: Vec::new(),
+            dfdvp: Vec::new(),
+            dgdxp: Vec::new(),
+            dgdvp: Vec::new(),
+        })
+    }
+
     fn flow(&self, x: &[f64], v: &[f64], p: &[f64]) -> Result<DVector<f64>, GcError> {
         self.value(&self.f, x, v, p)
     }
@@ -209,8 +243,10 @@ pub struct DemRun {
     pub scheme: String,
     /// The model.
     pub model: HierarchicalModel,
-    /// SPM's `E` settings.
+    /// SPM's `E` settings, for `spm_DEM`.
     pub settings: DemSettings,
+    /// SPM's `E` settings, for `spm_LAP`.
+    pub lap_settings: LapSettings,
     /// Data `Y` (`ny × N`).
     pub y: DMatrix<f64>,
     /// Prior expectation of the top causes (`nc × N`).
@@ -467,6 +503,38 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
             .unwrap_or(8),
         linear: linear == 1,
     };
+    let method = e.get("method");
+    // SPM's defaults: method.h = method.g = 1, method.x = method.v = 0.
+    let flag = |name: &str, default: bool| -> Result<bool, DemError> {
+        match method.and_then(|m| m.get(name)) {
+            None => Ok(default),
+            Some(v) => Ok(number(v, &format!("model.E.method.{name}"))? != 0.0),
+        }
+    };
+    for name in ["x", "v"] {
+        if flag(name, false)? {
+            return Err(DemError::Field {
+                field: format!("model.E.method.{name}"),
+                reason: "precisions that depend on the states or causes are not supported".into(),
+            });
+        }
+    }
+    let lap_settings = LapSettings {
+        state_orders: settings.state_orders,
+        cause_orders: settings.cause_orders,
+        iterations: e
+            .get("nN")
+            .map(|v| count(v, "model.E.nN"))
+            .transpose()?
+            .unwrap_or(8),
+        smoothness: Some(number(field(e, "s", "model.E.")?, "model.E.s")?),
+        precision_gradients: flag("h", true)? || flag("g", true)?,
+        regularisation: e
+            .get("v")
+            .map(|v| number(v, "model.E.v"))
+            .transpose()?
+            .unwrap_or(0.0),
+    };
     let mut levels = Vec::new();
     let mut layouts = Vec::new();
     let last = levels_json.len() - 1;
@@ -598,6 +666,7 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
         scheme,
         model,
         settings,
+        lap_settings,
         y,
         eta,
         layouts,
@@ -611,6 +680,17 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
 pub fn run_dem(run: &DemRun) -> Result<DemResult, DemError> {
     let dem = Dem::new(run.model.clone(), run.settings.clone()).map_err(DemError::Model)?;
     dem.run(&run.y, &run.eta).map_err(DemError::Model)
+}
+
+/// Runs `spm_LAP`'s scheme (generalized filtering) on a read run.
+///
+/// # Errors
+/// [`DemError::Model`] for what [`GeneralizedFilter`] refuses or a failed
+/// integration.
+pub fn run_lap(run: &DemRun) -> Result<LapResult, DemError> {
+    let filter = GeneralizedFilter::new(run.model.clone(), run.lap_settings.clone())
+        .map_err(DemError::Model)?;
+    filter.run(&run.y, &run.eta).map_err(DemError::Model)
 }
 
 fn rows(m: &DMatrix<f64>) -> Value {
@@ -651,6 +731,65 @@ pub fn write_dem_results(
     run: &DemRun,
     result: &DemResult,
 ) -> Result<(), DemError> {
+    write_results(doc, run, &ResultFields::from(result))
+}
+
+/// Writes the result fields of a generalized-filtering run ([`run_lap`])
+/// into `doc`, as [`write_dem_results`] does.
+pub fn write_lap_results(
+    doc: &mut Value,
+    run: &DemRun,
+    result: &LapResult,
+) -> Result<(), DemError> {
+    write_results(doc, run, &ResultFields::from(result))
+}
+
+/// The fields of [`DemResult`] and [`LapResult`] that SPM's layout holds.
+struct ResultFields<'a> {
+    states: &'a DMatrix<f64>,
+    causes: &'a DMatrix<f64>,
+    predicted_response: &'a DMatrix<f64>,
+    output_errors: &'a DMatrix<f64>,
+    state_errors: &'a DMatrix<f64>,
+    state_covariances: &'a [DMatrix<f64>],
+    cause_covariances: &'a [DMatrix<f64>],
+    free_energy: &'a [f64],
+    free_action: &'a [f64],
+    parameters: &'a DVector<f64>,
+    parameter_covariance: &'a DMatrix<f64>,
+    output_log_precisions: &'a DVector<f64>,
+    state_log_precisions: &'a DVector<f64>,
+    log_precision_covariance: &'a DMatrix<f64>,
+}
+
+macro_rules! result_fields {
+    ($t:ty) => {
+        impl<'a> From<&'a $t> for ResultFields<'a> {
+            fn from(r: &'a $t) -> Self {
+                ResultFields {
+                    states: &r.states,
+                    causes: &r.causes,
+                    predicted_response: &r.predicted_response,
+                    output_errors: &r.output_errors,
+                    state_errors: &r.state_errors,
+                    state_covariances: &r.state_covariances,
+                    cause_covariances: &r.cause_covariances,
+                    free_energy: &r.free_energy,
+                    free_action: &r.free_action,
+                    parameters: &r.parameters,
+                    parameter_covariance: &r.parameter_covariance,
+                    output_log_precisions: &r.output_log_precisions,
+                    state_log_precisions: &r.state_log_precisions,
+                    log_precision_covariance: &r.log_precision_covariance,
+                }
+            }
+        }
+    };
+}
+result_fields!(DemResult);
+result_fields!(LapResult);
+
+fn write_results(doc: &mut Value, run: &DemRun, result: &ResultFields) -> Result<(), DemError> {
     let model = &run.model;
     let mut qu = Map::new();
     let mut put = |name: String, m: &DMatrix<f64>, at: usize, len: usize| {
@@ -659,20 +798,20 @@ pub fn write_dem_results(
     let (mut x_at, mut v_at, mut e_at) = (0, 0, 0);
     for (i, level) in model.levels.iter().enumerate() {
         if level.states > 0 {
-            put(format!("x{}", i + 1), &result.states, x_at, level.states);
+            put(format!("x{}", i + 1), result.states, x_at, level.states);
             put(
                 format!("w{}", i + 1),
-                &result.state_errors,
+                result.state_errors,
                 x_at,
                 level.states,
             );
         }
         if level.causes > 0 {
-            put(format!("v{}", i + 2), &result.causes, v_at, level.causes);
+            put(format!("v{}", i + 2), result.causes, v_at, level.causes);
         }
         put(
             format!("z{}", i + 1),
-            &result.output_errors,
+            result.output_errors,
             e_at,
             level.outputs,
         );
@@ -681,10 +820,10 @@ pub fn write_dem_results(
         e_at += level.outputs;
     }
     let top = format!("z{}", model.levels.len() + 1);
-    put(top, &result.output_errors, e_at, model.top.causes);
+    put(top, result.output_errors, e_at, model.top.causes);
     qu.insert(
         "v1_predicted_response".into(),
-        rows(&result.predicted_response),
+        rows(result.predicted_response),
     );
     qu.insert(
         "S_cov_x".into(),
@@ -730,7 +869,7 @@ pub fn write_dem_results(
             Value::Array(levels_p)
         },
     );
-    fields.insert("C".into(), rows(&result.parameter_covariance));
+    fields.insert("C".into(), rows(result.parameter_covariance));
     doc["qP"] = Value::Object(fields);
 
     let (mut h_at, mut g_at) = (0, 0);
@@ -756,7 +895,7 @@ pub fn write_dem_results(
     let c = if result.log_precision_covariance.is_empty() {
         json!([])
     } else {
-        rows(&result.log_precision_covariance)
+        rows(result.log_precision_covariance)
     };
     doc["qH"] = json!({ "h": h, "g": g, "C": c });
     Ok(())

@@ -1,4 +1,4 @@
-//! Every `spm_DEM` run of SPM12's fixtures (`../shared/fixtures/spm12`),
+//! Every `spm_DEM` and `spm_LAP` run of SPM12's fixtures (`../shared/fixtures/spm12`),
 //! read from its SPM description (f and g as MATLAB text), inverted and
 //! compared with SPM's own results: states `qU.x`, causes `qU.v`, the free
 //! energy trace `F`, the parameters `qP.P` and log-precisions `qH`, each as
@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use actinf_spm::dem::{read_dem_run, run_dem, write_dem_results, Derivatives};
+use actinf_spm::dem::{
+    read_dem_run, run_dem, run_lap, write_dem_results, write_lap_results, Derivatives,
+};
 use serde_json::Value;
 
 fn fixtures() -> Option<PathBuf> {
@@ -63,16 +65,18 @@ fn spm_dem_runs_reproduce() {
         let doc: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
         for reference in doc["runs"].as_array().unwrap() {
-            if reference["scheme"] != "spm_DEM" {
-                continue;
-            }
             let mut stripped = reference.clone();
             for key in RESULTS {
                 stripped.as_object_mut().unwrap().remove(key);
             }
             let run = read_dem_run(&stripped, Derivatives::Spm).unwrap();
-            let result = run_dem(&run).unwrap();
-            write_dem_results(&mut stripped, &run, &result).unwrap();
+            if reference["scheme"] == "spm_LAP" {
+                let result = run_lap(&run).unwrap();
+                write_lap_results(&mut stripped, &run, &result).unwrap();
+            } else {
+                let result = run_dem(&run).unwrap();
+                write_dem_results(&mut stripped, &run, &result).unwrap();
+            }
             let mut line = format!("{file} {} seed {}:", reference["label"], reference["seed"]);
             let lorenz = file == "dem_lorenz.json";
             for path in [
@@ -96,7 +100,7 @@ fn spm_dem_runs_reproduce() {
         }
     }
     println!("{runs} runs, worst relative gap {worst:.2e}");
-    assert!(runs >= 7);
+    assert!(runs >= 10);
     assert!(worst < 1e-6, "worst relative gap {worst:.2e}");
 }
 
