@@ -161,25 +161,23 @@ fn expression_error(e: ExprError) -> GcError {
     }
 }
 
-impl LevelFunctions for ExpressionLevel {
-    fn first_derivatives(
+impl ExpressionLevel {
+    /// The exact derivatives `order` asks for ([`Order::Jacobians`]: the
+    /// mixed ones left empty; [`Order::MixedSecond`]: all).
+    fn exact(
         &self,
-        x: &[f64],
-        v: &[f64],
-        p: &[f64],
+        (x, v, p): (&[f64], &[f64], &[f64]),
         basis: &DMatrix<f64>,
+        order: Order,
     ) -> Result<LevelDerivatives, GcError> {
-        if self.derivatives == Derivatives::Spm {
-            return finite_difference_first_derivatives(self, x, v, p, basis);
-        }
         let mut ws = self.workspace.lock().unwrap_or_else(|p| p.into_inner());
         let mut df = ExprDerivatives::new();
         let mut dg = ExprDerivatives::new();
         self.f
-            .evaluate(x, v, p, Some(basis), Order::Jacobians, &mut ws, &mut df)
+            .evaluate(x, v, p, Some(basis), order, &mut ws, &mut df)
             .map_err(expression_error)?;
         self.g
-            .evaluate(x, v, p, Some(basis), Order::Jacobians, &mut ws, &mut dg)
+            .evaluate(x, v, p, Some(basis), order, &mut ws, &mut dg)
             .map_err(expression_error)?;
         Ok(LevelDerivatives {
             dfdx: df.dx,
@@ -188,13 +186,15 @@ impl LevelFunctions for ExpressionLevel {
             dgdx: dg.dx,
             dgdv: dg.dv,
             dgdp: dg.dp,
-            dfdxp: Vec::new(),
-            dfdvp: Vec::new(),
-            dgdxp: Vec::new(),
-            dgdvp: Vec::new(),
+            dfdxp: df.dxp,
+            dfdvp: df.dvp,
+            dgdxp: dg.dxp,
+            dgdvp: dg.dvp,
         })
     }
+}
 
+impl LevelFunctions for ExpressionLevel {
     fn flow(&self, x: &[f64], v: &[f64], p: &[f64]) -> Result<DVector<f64>, GcError> {
         self.value(&self.f, x, v, p)
     }
@@ -210,30 +210,23 @@ impl LevelFunctions for ExpressionLevel {
         p: &[f64],
         basis: &DMatrix<f64>,
     ) -> Result<LevelDerivatives, GcError> {
-        if self.derivatives == Derivatives::Spm {
-            return finite_difference_derivatives(self, x, v, p, basis);
+        match self.derivatives {
+            Derivatives::Spm => finite_difference_derivatives(self, x, v, p, basis),
+            Derivatives::Exact => self.exact((x, v, p), basis, Order::MixedSecond),
         }
-        let mut ws = self.workspace.lock().unwrap_or_else(|p| p.into_inner());
-        let mut df = ExprDerivatives::new();
-        let mut dg = ExprDerivatives::new();
-        self.f
-            .evaluate(x, v, p, Some(basis), Order::MixedSecond, &mut ws, &mut df)
-            .map_err(expression_error)?;
-        self.g
-            .evaluate(x, v, p, Some(basis), Order::MixedSecond, &mut ws, &mut dg)
-            .map_err(expression_error)?;
-        Ok(LevelDerivatives {
-            dfdx: df.dx,
-            dfdv: df.dv,
-            dfdp: df.dp,
-            dgdx: dg.dx,
-            dgdv: dg.dv,
-            dgdp: dg.dp,
-            dfdxp: df.dxp,
-            dfdvp: df.dvp,
-            dgdxp: dg.dxp,
-            dgdvp: dg.dvp,
-        })
+    }
+
+    fn first_derivatives(
+        &self,
+        x: &[f64],
+        v: &[f64],
+        p: &[f64],
+        basis: &DMatrix<f64>,
+    ) -> Result<LevelDerivatives, GcError> {
+        match self.derivatives {
+            Derivatives::Spm => finite_difference_first_derivatives(self, x, v, p, basis),
+            Derivatives::Exact => self.exact((x, v, p), basis, Order::Jacobians),
+        }
     }
 }
 
