@@ -124,36 +124,7 @@ pub fn finite_difference_first_derivatives<L: LevelFunctions + ?Sized>(
     p: &[f64],
     basis: &DMatrix<f64>,
 ) -> Result<LevelDerivatives, GcError> {
-    let h = FINITE_DIFFERENCE_STEP;
-    let flow = |x: &[f64], v: &[f64], p: &[f64]| level.flow(x, v, p);
-    let output = |x: &[f64], v: &[f64], p: &[f64]| level.output(x, v, p);
-    let f0 = level.flow(x, v, p)?;
-    let g0 = level.output(x, v, p)?;
-    let (dfdx, dfdv) = forward_jacobians(&flow, x, v, p, &f0)?;
-    let (dgdx, dgdv) = forward_jacobians(&output, x, v, p, &g0)?;
-    let k = basis.ncols();
-    let mut dfdp = DMatrix::zeros(f0.len(), k);
-    let mut dgdp = DMatrix::zeros(g0.len(), k);
-    let mut pj = p.to_vec();
-    for j in 0..k {
-        for (q, (a, b)) in pj.iter_mut().zip(p.iter().zip(basis.column(j).iter())) {
-            *q = a + b * h;
-        }
-        dfdp.set_column(j, &((level.flow(x, v, &pj)? - &f0) / h));
-        dgdp.set_column(j, &((level.output(x, v, &pj)? - &g0) / h));
-    }
-    Ok(LevelDerivatives {
-        dfdx,
-        dfdv,
-        dfdp,
-        dgdx,
-        dgdv,
-        dgdp,
-        dfdxp: Vec::new(),
-        dfdvp: Vec::new(),
-        dgdxp: Vec::new(),
-        dgdvp: Vec::new(),
-    })
+    finite_differences(level, (x, v, p), basis, false)
 }
 
 /// The two Jacobians of one function by forward differences.
@@ -198,6 +169,17 @@ pub fn finite_difference_derivatives<L: LevelFunctions + ?Sized>(
     p: &[f64],
     basis: &DMatrix<f64>,
 ) -> Result<LevelDerivatives, GcError> {
+    finite_differences(level, (x, v, p), basis, true)
+}
+
+/// Forward differences of the first derivatives, and of the mixed ones when
+/// `mixed`.
+fn finite_differences<L: LevelFunctions + ?Sized>(
+    level: &L,
+    (x, v, p): (&[f64], &[f64], &[f64]),
+    basis: &DMatrix<f64>,
+    mixed: bool,
+) -> Result<LevelDerivatives, GcError> {
     let h = FINITE_DIFFERENCE_STEP;
     let flow = |x: &[f64], v: &[f64], p: &[f64]| level.flow(x, v, p);
     let output = |x: &[f64], v: &[f64], p: &[f64]| level.output(x, v, p);
@@ -208,28 +190,30 @@ pub fn finite_difference_derivatives<L: LevelFunctions + ?Sized>(
     let k = basis.ncols();
     let mut dfdp = DMatrix::zeros(f0.len(), k);
     let mut dgdp = DMatrix::zeros(g0.len(), k);
+    let capacity = if mixed { k } else { 0 };
     let (mut dfdxp, mut dfdvp, mut dgdxp, mut dgdvp) = (
-        Vec::with_capacity(k),
-        Vec::with_capacity(k),
-        Vec::with_capacity(k),
-        Vec::with_capacity(k),
+        Vec::with_capacity(capacity),
+        Vec::with_capacity(capacity),
+        Vec::with_capacity(capacity),
+        Vec::with_capacity(capacity),
     );
+    let mut pj = p.to_vec();
     for j in 0..k {
-        let pj: Vec<f64> = p
-            .iter()
-            .zip(basis.column(j).iter())
-            .map(|(a, b)| a + b * h)
-            .collect();
+        for (q, (a, b)) in pj.iter_mut().zip(p.iter().zip(basis.column(j).iter())) {
+            *q = a + b * h;
+        }
         let fj = level.flow(x, v, &pj)?;
         let gj = level.output(x, v, &pj)?;
         dfdp.set_column(j, &((&fj - &f0) / h));
         dgdp.set_column(j, &((&gj - &g0) / h));
-        let (fx, fv) = forward_jacobians(&flow, x, v, &pj, &fj)?;
-        let (gx, gv) = forward_jacobians(&output, x, v, &pj, &gj)?;
-        dfdxp.push((fx - &dfdx) / h);
-        dfdvp.push((fv - &dfdv) / h);
-        dgdxp.push((gx - &dgdx) / h);
-        dgdvp.push((gv - &dgdv) / h);
+        if mixed {
+            let (fx, fv) = forward_jacobians(&flow, x, v, &pj, &fj)?;
+            let (gx, gv) = forward_jacobians(&output, x, v, &pj, &gj)?;
+            dfdxp.push((fx - &dfdx) / h);
+            dfdvp.push((fv - &dfdv) / h);
+            dgdxp.push((gx - &dgdx) / h);
+            dgdvp.push((gv - &dgdv) / h);
+        }
     }
     Ok(LevelDerivatives {
         dfdx,
