@@ -4,7 +4,8 @@
 % (two levels with hidden states, hidden causes in between, a learned
 % parameter and a learned log-precision) and a nonlinear model (tanh and
 % product observation, other embedding orders and smoothness, one learned
-% parameter and a learned state log-precision).
+% parameter and a learned state log-precision), and a static model (no
+% hidden states: the causes of each sample refined by up to nD steps).
 %
 % Usage (SPM12's folder as `spm`; octave/fcnchk.m stands in for MATLAB's
 % fcnchk, which Octave lacks, and octave/noplot keeps SPM from drawing):
@@ -48,7 +49,9 @@ function out = run_case(label, DEM, ftext, gtext)
   out.U_prior_causes = full(U);
   out.N = size(Y, 2);
   out.dt = 1;
-  for i = 1:numel(R.qU.x), out.qU.(sprintf('x%d', i)) = full(R.qU.x{i}); end
+  if isfield(R.qU, 'x')
+    for i = 1:numel(R.qU.x), out.qU.(sprintf('x%d', i)) = full(R.qU.x{i}); end
+  end
   for i = 2:numel(R.qU.v), out.qU.(sprintf('v%d', i)) = full(R.qU.v{i}); end
   out.F = full(R.F);
   out.free_action = full(R.S);
@@ -141,6 +144,34 @@ DEM.Y = jsondecode(jsonencode(full(DEM.Y)));
 DEM.U = 0.5*sin((1:N)/4);
 cases{end + 1} = run_case('nonlinear observer', DEM, ...
     {'[x(2); -P(1)*x(1) - x(2)/4] + [v; 0]', ''}, {'[tanh(x(1)); x(1).*x(2)/2; x(2)]', ''});
+
+% ---- case 3: a static model (no hidden states) ----------------------------
+clear M G
+E = struct('s', 0, 'n', 0, 'd', 0, 'nD', 8, 'nE', 8, 'nM', 8, 'nN', 8, 'linear', 0);
+G(1).E  = E;
+G(1).f  = '';
+G(1).g  = 'P*v';
+G(1).x  = [];
+G(1).pE = [1 0.5; -0.5 1; 0.25 -0.75];
+G(1).pC = zeros(6);
+G(1).V  = exp(3)*eye(3);
+G(2).v  = [0; 0];
+G(2).V  = eye(2);
+N  = 24;
+U  = [sin((1:N)/3); cos((1:N)/5)];
+DEM = spm_DEM_generate(G, U);
+
+M = G;
+M(1).pE(2,1) = 0;              % one unknown loading, learned
+M(1).pC = zeros(6); M(1).pC(2,2) = 1;
+M(1).V  = eye(3);
+M(1).Q  = {eye(3)}; M(1).hE = 1; M(1).hC = 1;
+M(1).R  = {}; M(1).gE = []; M(1).gC = [];
+M(2).Q  = {}; M(2).hE = []; M(2).hC = [];
+DEM.M = M;
+DEM.Y = jsondecode(jsonencode(full(DEM.Y)));
+DEM.U = zeros(2, N);
+cases{end + 1} = run_case('static model', DEM, {'', ''}, {'P*v', ''});
 
 fid = fopen(fullfile(here, 'spm_dem_octave_cases_raw.json'), 'w');
 fprintf(fid, '%s', jsonencode(cases));
