@@ -6,9 +6,11 @@
 #![warn(missing_docs)]
 
 pub mod arrays;
+pub mod dem_demo;
 pub mod demo;
 pub mod gc_spec;
 pub mod plot;
 pub mod relevance;
 pub mod scenario;
+pub mod spm_dem;
 pub mod vmp_model;

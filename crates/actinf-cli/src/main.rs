@@ -2,7 +2,9 @@
 
 use std::io::IsTerminal;
 
-use actinf_cli::{demo, gc_spec, plot, relevance, scenario, vmp_model};
+use actinf_cli::{dem_demo, demo, gc_spec, plot, relevance, scenario, vmp_model};
+
+mod spm_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         demo: Demo,
     },
+    /// SPM12 models run as SPM runs them (docs/spm-dem.md, docs/spm-mdp.md).
+    Spm {
+        #[command(subcommand)]
+        command: spm_cmd::SpmCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,8 +86,10 @@ enum GcCommand {
 enum Demo {
     /// A continuous model in generalized coordinates: `convolution` (SPM's
     /// linear convolution model, simulated with smooth noise and inverted by
-    /// the D-step) or `lorenz` (SPM's Lorenz attractor, simulated from
-    /// [0.9, 0.8, 30] and tracked by the nonlinear D-step from [1, 1, 16]).
+    /// the D-step), `lorenz` (SPM's Lorenz attractor, simulated from
+    /// [0.9, 0.8, 30] and tracked by the nonlinear D-step from [1, 1, 16]),
+    /// `active` (an agent reaching a set point by action) or `triple` (DEM
+    /// learning states, two parameters and two noise precisions together).
     Gc {
         /// The example: `convolution` or `lorenz`.
         name: String,
@@ -143,6 +152,7 @@ enum PomdpCommand {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Spm { command } => spm_cmd::run(command)?,
         Command::Relevance { command } => relevance::run(command)?,
         Command::Pomdp {
             command: PomdpCommand::Run { scenario, pretty },
@@ -231,8 +241,16 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 return active_demo(plot_path);
             }
+            if name == "triple" {
+                if spec_out.is_some() {
+                    anyhow::bail!("--spec-out is for the linear `convolution` demo only");
+                }
+                return triple_demo(order, seed, samples, plot_path);
+            }
             if name != "convolution" {
-                anyhow::bail!("unknown gc demo `{name}` (available: convolution, lorenz, active)");
+                anyhow::bail!(
+                    "unknown gc demo `{name}` (available: convolution, lorenz, active, triple)"
+                );
             }
             let (sim, trace) = gc_spec::convolution_demo(order, seed, samples)?;
             if let Some(path) = spec_out {
@@ -341,6 +359,36 @@ fn run(cli: Cli) -> Result<()> {
 /// `actinf demo gc active`: the reaching agent, printed every 50 steps and
 /// optionally drawn (position and belief with the set point, action, free
 /// energy).
+fn triple_demo(order: usize, seed: u64, samples: usize, plot_path: Option<PathBuf>) -> Result<()> {
+    let run = dem_demo::triple_estimation(order, seed, samples, 16)?;
+    print!("{}", dem_demo::report(&run));
+    if let Some(path) = plot_path {
+        let r = &run.result;
+        let sd = |i: usize| {
+            let v: f64 = r.state_covariances.iter().map(|c| c[(i, i)]).sum();
+            (v / r.state_covariances.len() as f64).max(0.0).sqrt()
+        };
+        let trajectories: Vec<plot::Trajectory> = ["x1", "x2"]
+            .iter()
+            .enumerate()
+            .map(|(i, label)| plot::Trajectory {
+                label,
+                estimate: r.states.row(i).iter().copied().collect(),
+                sd: sd(i),
+                truth: Some(run.simulation.x.row(i).iter().copied().collect()),
+            })
+            .collect();
+        plot::trajectories_and_learning_curve(
+            &path,
+            "DEM: states, two parameters and two noise precisions learned together",
+            &trajectories,
+            &r.free_energy,
+        )?;
+        eprintln!("plot written to {}", path.display());
+    }
+    Ok(())
+}
+
 fn active_demo(plot_path: Option<PathBuf>) -> Result<()> {
     let (start, set_point, steps) = (-1.0, 1.0, 1000);
     let tr = gc_spec::active_demo(start, set_point, steps)?;

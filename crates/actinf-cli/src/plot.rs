@@ -165,7 +165,35 @@ pub fn trajectories_and_free_energy(
     draw_line(
         &lower,
         "free energy per sample",
-        "F (nats)",
+        ("sample", "F (nats)"),
+        free_energy,
+        &err,
+    )?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Draw trajectories with their confidence bands (±1.645 sd) above a panel
+/// of the free energy per iteration of a learning scheme (DEM).
+pub fn trajectories_and_learning_curve(
+    path: &Path,
+    title: &str,
+    trajectories: &[Trajectory],
+    free_energy: &[f64],
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
+    let root = BitMapBackend::new(path, (1000, 800)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root
+        .titled(title, ("sans-serif", 24))
+        .map_err(|e| err(&e))?;
+    let (upper, lower) = root.split_vertically(520);
+    let samples = trajectories.first().map_or(2, |t| t.estimate.len());
+    draw_trajectories(&upper, trajectories, samples, &err)?;
+    draw_line(
+        &lower,
+        "free energy per iteration",
+        ("iteration", "F (nats)"),
         free_energy,
         &err,
     )?;
@@ -196,14 +224,14 @@ pub fn tracking_error(
     draw_line(
         &middle,
         "tracking error per sample (RMS over states)",
-        "error",
+        ("sample", "error"),
         error,
         &err,
     )?;
     draw_line(
         &lower,
         "free energy per sample",
-        "F (nats)",
+        ("sample", "F (nats)"),
         free_energy,
         &err,
     )?;
@@ -295,7 +323,13 @@ fn draw_trajectories(
 }
 
 /// A panel with one red line of `values` per sample.
-fn draw_line(area: &Area, caption: &str, y_desc: &str, values: &[f64], err: Fail) -> Result<()> {
+fn draw_line(
+    area: &Area,
+    caption: &str,
+    (x_desc, y_desc): (&str, &str),
+    values: &[f64],
+    err: Fail,
+) -> Result<()> {
     let steps = values.len().max(2);
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -309,7 +343,7 @@ fn draw_line(area: &Area, caption: &str, y_desc: &str, values: &[f64], err: Fail
         .map_err(|e| err(&e))?;
     let scientific = |v: &f64| format!("{v:.1e}");
     let mut mesh = chart.configure_mesh();
-    mesh.x_desc("sample").y_desc(y_desc);
+    mesh.x_desc(x_desc).y_desc(y_desc);
     if lo.abs().max(hi.abs()) >= 1e4 {
         // Long numbers would run off the label area.
         mesh.y_label_formatter(&scientific);

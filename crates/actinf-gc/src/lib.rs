@@ -8,13 +8,21 @@
 //! precision that couples the orders; inference descends the Laplace free
 //! energy of the whole generalized trajectory while its expectation moves
 //! with the flow, `dμ̃/dt = Dμ̃ − ∂F/∂μ̃`.
+//!
+//! Schemes: the D-step of a linear model ([`dstep`]); DEM's D-, E- and
+//! M-steps of a [`hierarchical::HierarchicalModel`] ([`dem`], SPM12's
+//! `spm_DEM`); and generalized filtering, states, parameters and
+//! log-precisions updated together online ([`lap`], SPM12's `spm_LAP`).
 
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod dem;
 pub mod dstep;
 pub mod embed;
 pub mod error;
+pub mod hierarchical;
+pub mod lap;
 pub mod linearise;
 pub mod model;
 pub mod nonlinear;

@@ -53,7 +53,7 @@ use actinf_core::{LogGuard, Tensor};
 
 use crate::control::TransitionsByControl;
 use crate::error::PomdpError;
-use crate::validate::{check_probabilities, check_vector};
+use crate::validate::{check_entries, check_probabilities, check_vector};
 
 /// SPM's `spm_log` guard in the MDP routines: `ln(x + 1e-16)`.
 pub const SPM_LOG_GUARD: LogGuard = LogGuard::Add(1e-16);
@@ -118,6 +118,63 @@ impl MmpTransitions {
             forward,
             backward,
         })
+    }
+
+    /// Prepare transitions from Dirichlet counts `b` as `spm_MDP_VB_X` does
+    /// when it learns them: forward messages through `colnorm(b)`, backward
+    /// messages through `colnorm(bᵀ)` of the *counts* (SPM's
+    /// `rB = spm_norm(b')`, which differs from `colnorm(colnorm(b)ᵀ)` whenever
+    /// the columns of `b` have different totals). Same shapes as
+    /// [`MmpTransitions::new`]; entries finite and non-negative, a column or
+    /// row summing to zero becomes uniform.
+    pub fn from_counts(b: &[Tensor]) -> Result<Self, PomdpError> {
+        if b.is_empty() {
+            return Err(PomdpError::Missing { array: "b" });
+        }
+        let mut normalised = Vec::with_capacity(b.len());
+        for (f, t) in b.iter().enumerate() {
+            let shape = t.shape();
+            if shape.len() != 3 || shape[0] != shape[1] {
+                let n = shape.first().copied().unwrap_or(1);
+                let nu = if shape.len() == 3 { shape[2] } else { 1 };
+                return Err(PomdpError::Shape {
+                    array: "b",
+                    index: f,
+                    expected: vec![n, n, nu],
+                    got: shape.to_vec(),
+                });
+            }
+            check_entries("b", f, t)?;
+            let rows = shape[0];
+            let mut data = t.data().to_vec();
+            let cols = data.len() / rows;
+            for j in 0..cols {
+                let sum: f64 = (0..rows).map(|i| data[i * cols + j]).sum();
+                for i in 0..rows {
+                    let x = &mut data[i * cols + j];
+                    *x = if sum > 0.0 {
+                        *x / sum
+                    } else {
+                        1.0 / rows as f64
+                    };
+                }
+            }
+            normalised.push(Tensor::new(shape.to_vec(), data)?);
+        }
+        let mut out = Self::new(&normalised)?;
+        let counts = TransitionsByControl::new(b);
+        out.backward = counts
+            .by_control
+            .iter()
+            .zip(&out.num_states)
+            .map(|(per_u, &n)| {
+                per_u
+                    .iter()
+                    .map(|bu| transpose_normalise(bu.data(), n))
+                    .collect()
+            })
+            .collect();
+        Ok(out)
     }
 
     /// States per factor.
@@ -286,8 +343,9 @@ impl WindowBeliefs {
         }
     }
 
-    /// Apply `f` to every marginal (each `x_f[:, τ]` slice).
-    pub(crate) fn for_each_marginal(&mut self, mut op: impl FnMut(usize, &mut [f64])) {
+    /// Apply `op` to every marginal (each `x_f[:, τ]` slice, with its factor
+    /// `f`), e.g. SPM's flattening `x ← σ(ln x / erp)` between time steps.
+    pub fn for_each_marginal(&mut self, mut op: impl FnMut(usize, &mut [f64])) {
         for (f, x) in self.x.iter_mut().enumerate() {
             for q in x.chunks_exact_mut(self.num_states[f]) {
                 op(f, q);
@@ -799,6 +857,24 @@ mod tests {
         }
         assert_eq!(trace.marginals.len(), 16);
         assert_eq!(trace.marginals[15], beliefs);
+    }
+
+    #[test]
+    fn transitions_from_counts_normalise_the_transpose_of_the_counts() {
+        // One factor, two states, one control: counts with unequal column totals.
+        let counts = Tensor::new(vec![2, 2, 1], vec![3.0, 1.0, 1.0, 1.0]).unwrap();
+        let tr = MmpTransitions::from_counts(std::slice::from_ref(&counts)).unwrap();
+        // Forward: columns of b divided by their sums (4 and 2).
+        assert_eq!(tr.forward(0, 0), &[0.75, 0.5, 0.25, 0.5]);
+        // Backward: colnorm(bᵀ) of the counts, rows of b divided by 4 and 2 ...
+        assert_eq!(tr.backward(0, 0), &[0.75, 0.5, 0.25, 0.5]);
+        // ... not colnorm(colnorm(b)ᵀ) (rows 1.25 and 0.75).
+        let plain =
+            MmpTransitions::new(&[Tensor::new(vec![2, 2, 1], tr.forward(0, 0).to_vec()).unwrap()])
+                .unwrap();
+        assert!((plain.backward(0, 0)[0] - 0.6).abs() < 1e-15);
+        let negative = Tensor::new(vec![2, 2, 1], vec![1.0, -1.0, 1.0, 1.0]).unwrap();
+        assert!(MmpTransitions::from_counts(&[negative]).is_err());
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   per-policy marginal message passing over a past window
 //!   ([`crate::mmp`]), policy posterior, deterministic action, and the
 //!   belief resets between steps.
+//! - [`spm_vbx_wnorm`] and [`spm_kl_dir`]: the novelty weights local to
+//!   `spm_MDP_VB_X.m` and SPM's approximate Dirichlet KL divergence, for
+//!   Dirichlet learning as SPM does it.
 //! - [`spm_policy_precision`] and [`PrecisionPrior`]: SPM's update of the
 //!   policy precision γ = 1/β_q, which [`VbxLoop::with_precision`] switches on.
 //!
@@ -18,7 +21,7 @@
 //! routines ([`crate::mmp::SPM_LOG_GUARD`]) and `ln(x + exp(−16))`
 //! ([`SPM_EXP_M16`]) in `spm_MDP_G` and `spm_wnorm`.
 
-use actinf_core::maths::softmax_in_place;
+use actinf_core::maths::{digamma, ln_gamma, softmax_in_place};
 use actinf_core::tensor::{dot_except, outer, ContractBuffers};
 use actinf_core::{LogGuard, Tensor};
 
@@ -79,6 +82,101 @@ pub fn spm_wnorm(a: &Tensor) -> Result<Tensor, PomdpError> {
         .map(|(k, &x)| 1.0 / sums[k % cols] - 1.0 / (x + SPM_EXP_M16))
         .collect();
     Ok(Tensor::new(a.shape().to_vec(), data)?)
+}
+
+/// The novelty weights of `spm_MDP_VB_X.m` (SPM12 r7771), a local function
+/// of that file that differs from [`spm_wnorm`]:
+///
+/// ```text
+/// a' = a + 1e-16
+/// W[i, c] = ( 1 / Σ_i' a'[i', c]  −  1 / a'[i, c] ) / 2
+/// ```
+///
+/// with axis 0 the distribution's axis. `spm_MDP_VB_X` subtracts `W · x`
+/// from a policy's `Q` (the expected information gain about the Dirichlet
+/// parameters, Friston et al. 2017, "Active inference, curiosity and
+/// insight", eq. 8; the factor 1/2 is SPM's), for `d` as it is and for `a`
+/// masked to the entries where `a > 0`. Counts are not checked here (the
+/// caller validates them); zero counts give about `−5e15`, as in SPM.
+pub fn spm_vbx_wnorm(counts: &[f64], rows: usize) -> Vec<f64> {
+    if rows == 0 {
+        return Vec::new();
+    }
+    let cols = counts.len() / rows;
+    let mut sums = vec![0.0; cols];
+    for row in counts.chunks_exact(cols) {
+        for (s, &x) in sums.iter_mut().zip(row) {
+            *s += x + 1e-16;
+        }
+    }
+    counts
+        .iter()
+        .enumerate()
+        .map(|(k, &x)| (1.0 / sums[k % cols] - 1.0 / (x + 1e-16)) / 2.0)
+        .collect()
+}
+
+/// SPM's approximate KL divergence between Dirichlet distributions,
+/// `spm_KL_dir(q, p)` (SPM12 r7771), summed over columns (axis 0 is the
+/// distribution's axis, `rows` its length):
+///
+/// ```text
+/// KL ≈ Σ_c [ ln B(p_c) − ln B(q_c) − Σ_i (p_ic − q_ic) (ψ(q_ic + 1/32) − ψ(Σ_i' (q_i'c + 1/32))) ]
+/// ```
+///
+/// where `ln B(z) = Σ_i ln Γ(z_i) − ln Γ(Σ_i z_i)` over the *non-zero* entries
+/// of `z` only (SPM's `spm_betaln`). The exact divergence has `ψ(q_ic) −
+/// ψ(Σ q_c)`; SPM's `+ 1/32` makes this an approximation, which is why
+/// `spm_MDP_VB_X`'s parameter free energy `−KL` can come out slightly
+/// positive. [`actinf_core::maths::kl_dirichlet`] is the exact form.
+///
+/// Errors when `q` and `p` differ in length, `rows` does not divide it, or
+/// an entry is negative or not finite.
+pub fn spm_kl_dir(q: &[f64], p: &[f64], rows: usize) -> Result<f64, PomdpError> {
+    if q.len() != p.len() || rows == 0 || q.len() % rows != 0 {
+        return Err(PomdpError::Shape {
+            array: "Dirichlet counts",
+            index: 0,
+            expected: vec![rows, p.len() / rows.max(1)],
+            got: vec![q.len()],
+        });
+    }
+    for (array, v) in [("q", q), ("p", p)] {
+        if let Some(k) = v.iter().position(|x| !x.is_finite() || *x < 0.0) {
+            return Err(PomdpError::Negative {
+                array,
+                index: 0,
+                at: vec![k],
+                value: v[k],
+            });
+        }
+    }
+    let cols = q.len() / rows;
+    let betaln = |z: &[f64], c: usize| -> f64 {
+        let mut sum = 0.0;
+        let mut total = 0.0;
+        for i in 0..rows {
+            let x = z[i * cols + c];
+            if x != 0.0 {
+                sum += ln_gamma(x);
+                total += x;
+            }
+        }
+        sum - ln_gamma(total)
+    };
+    let mut kl = 0.0;
+    for c in 0..cols {
+        let q0: f64 = (0..rows).map(|i| q[i * cols + c] + 1.0 / 32.0).sum();
+        let psi0 = digamma(q0);
+        let cross: f64 = (0..rows)
+            .map(|i| {
+                let (qi, pi) = (q[i * cols + c], p[i * cols + c]);
+                (pi - qi) * (digamma(qi + 1.0 / 32.0) - psi0)
+            })
+            .sum();
+        kl += betaln(p, c) - betaln(q, c) - cross;
+    }
+    Ok(kl)
 }
 
 /// Expected information gain about hidden states (epistemic value) over the
@@ -275,7 +373,48 @@ pub fn spm_policy_precision(
     rate: f64,
     prior: PrecisionPrior,
 ) -> Result<PolicyPrecision, PomdpError> {
+    spm_policy_precision_with_log_prior(q, f, None, rate, prior)
+}
+
+/// [`spm_policy_precision`] with SPM's log prior over policies `ln E` (SPM's
+/// `qE = spm_log(E)`, one entry per policy in `q`) added inside both
+/// softmaxes, as `spm_MDP_VB_X.m` does:
+///
+/// ```text
+/// q(π) = σ(ln E + γ·Q + F),   p(π) = σ(ln E + γ·Q)
+/// ```
+///
+/// `None` is the same as a uniform `E` (the term cancels in the softmax and
+/// is left out, bit for bit [`spm_policy_precision`]).
+///
+/// Errors as [`spm_policy_precision`], and on a `log_prior` of another length
+/// than `q` or with NaN or `+∞` entries (`−∞` excludes a policy).
+pub fn spm_policy_precision_with_log_prior(
+    q: &[f64],
+    f: &[f64],
+    log_prior: Option<&[f64]>,
+    rate: f64,
+    prior: PrecisionPrior,
+) -> Result<PolicyPrecision, PomdpError> {
     prior.validate()?;
+    if let Some(lp) = log_prior {
+        if lp.len() != q.len() {
+            return Err(PomdpError::Count {
+                array: "ln E",
+                expected: q.len(),
+                got: lp.len(),
+                what: "one per policy",
+            });
+        }
+        if let Some(k) = lp.iter().position(|x| x.is_nan() || *x == f64::INFINITY) {
+            return Err(PomdpError::NonFinite {
+                array: "ln E",
+                index: 0,
+                at: vec![k],
+                value: lp[k],
+            });
+        }
+    }
     if q.is_empty() {
         return Err(PomdpError::Missing { array: "Q" });
     }
@@ -308,8 +447,16 @@ pub fn spm_policy_precision(
     let mut gamma_updates = Vec::with_capacity(prior.num_iter);
     let mut q_pi_updates = Vec::with_capacity(prior.num_iter);
     for _ in 0..prior.num_iter {
-        for ((u, p), (&qk, &fk)) in qu.iter_mut().zip(pu.iter_mut()).zip(q.iter().zip(f)) {
-            *p = gamma * qk;
+        for (k, ((u, p), (&qk, &fk))) in qu
+            .iter_mut()
+            .zip(pu.iter_mut())
+            .zip(q.iter().zip(f))
+            .enumerate()
+        {
+            *p = match log_prior {
+                Some(lp) => lp[k] + gamma * qk,
+                None => gamma * qk,
+            };
             *u = *p + fk;
         }
         softmax_in_place(&mut qu);
@@ -969,6 +1116,60 @@ mod tests {
         let masked = crate::control::novelty_weights(&a, crate::control::NoveltyForm::Spm);
         assert_eq!(masked.data()[1], 0.0);
         assert!((w.data()[0] - masked.data()[0]).abs() > 1e-7);
+    }
+
+    #[test]
+    fn vbx_wnorm_has_the_half_and_the_tiny_epsilon() {
+        let w = spm_vbx_wnorm(&[1.0, 3.0, 1.0, 1.0], 2);
+        // Columns (1, 1) and (3, 1): (1/2 − 1/1)/2 and (1/4 − 1/3)/2.
+        assert!((w[0] - (-0.25)).abs() < 1e-15);
+        assert!((w[1] - (1.0 / 4.0 - 1.0 / 3.0) / 2.0).abs() < 1e-15);
+        assert!((w[3] - (1.0 / 4.0 - 1.0) / 2.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn kl_dir_is_zero_for_equal_counts_and_close_to_the_exact_form() {
+        let p = [2.0, 1.0, 5.0, 3.0, 1.0, 2.0];
+        assert_eq!(spm_kl_dir(&p, &p, 2).unwrap(), 0.0);
+        let q = [4.0, 1.0, 9.0, 3.0, 2.0, 2.0];
+        let approx = spm_kl_dir(&q, &p, 2).unwrap();
+        let exact = actinf_core::maths::kl_dirichlet(&q, &p, 2);
+        assert!(exact > 0.0);
+        // The 1/32 shift moves the result by O(1/32) per count added.
+        assert!((approx - exact).abs() < 0.2 * exact, "{approx} vs {exact}");
+        assert_ne!(approx, exact);
+        // Zero counts drop out of ln B (SPM's spm_betaln).
+        let with_zero = spm_kl_dir(&[3.0, 0.0], &[2.0, 0.0], 2).unwrap();
+        assert!(with_zero.is_finite());
+        assert!(spm_kl_dir(&q, &p[..4], 2).is_err());
+        assert!(spm_kl_dir(&[-1.0, 1.0], &[1.0, 1.0], 2).is_err());
+    }
+
+    #[test]
+    fn precision_with_a_uniform_log_prior_equals_none() {
+        let q = [-3.0, -1.0, -2.5];
+        let f = [-0.5, -0.7, -0.2];
+        let lp = [(1.0f64 / 3.0).ln(); 3];
+        let a = spm_policy_precision(&q, &f, 1.0, PrecisionPrior::SPM).unwrap();
+        let b = spm_policy_precision_with_log_prior(&q, &f, Some(&lp), 1.0, PrecisionPrior::SPM)
+            .unwrap();
+        for (x, y) in a.q_pi.iter().zip(&b.q_pi) {
+            assert!((x - y).abs() < 1e-14);
+        }
+        assert!((a.gamma - b.gamma).abs() < 1e-14);
+        let skewed = [0.0, -2.0, 0.0];
+        let c =
+            spm_policy_precision_with_log_prior(&q, &f, Some(&skewed), 1.0, PrecisionPrior::SPM)
+                .unwrap();
+        assert!(c.q_pi[1] < a.q_pi[1]);
+        assert!(spm_policy_precision_with_log_prior(
+            &q,
+            &f,
+            Some(&lp[..2]),
+            1.0,
+            PrecisionPrior::SPM
+        )
+        .is_err());
     }
 
     #[test]
