@@ -154,23 +154,13 @@ pub fn trajectories_and_free_energy(
     trajectories: &[Trajectory],
     free_energy: &[f64],
 ) -> Result<()> {
-    let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
-    let root = BitMapBackend::new(path, (1000, 800)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let root = root
-        .titled(title, ("sans-serif", 24))
-        .map_err(|e| err(&e))?;
-    let (upper, lower) = root.split_vertically(520);
-    draw_trajectories(&upper, trajectories, free_energy.len(), &err)?;
-    draw_line(
-        &lower,
-        "free energy per sample",
-        ("sample", "F (nats)"),
+    trajectories_above_line(
+        path,
+        title,
+        (trajectories, free_energy.len()),
+        ("free energy per sample", "sample"),
         free_energy,
-        &err,
-    )?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+    )
 }
 
 /// Draw trajectories with their confidence bands (±1.645 sd) above a panel
@@ -181,6 +171,25 @@ pub fn trajectories_and_learning_curve(
     trajectories: &[Trajectory],
     free_energy: &[f64],
 ) -> Result<()> {
+    let samples = trajectories.first().map_or(2, |t| t.estimate.len());
+    trajectories_above_line(
+        path,
+        title,
+        (trajectories, samples),
+        ("free energy per iteration", "iteration"),
+        free_energy,
+    )
+}
+
+/// Trajectories over `samples` samples above a panel of `free_energy`
+/// captioned `caption` along `x_desc`.
+fn trajectories_above_line(
+    path: &Path,
+    title: &str,
+    (trajectories, samples): (&[Trajectory], usize),
+    (caption, x_desc): (&str, &str),
+    free_energy: &[f64],
+) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
     let root = BitMapBackend::new(path, (1000, 800)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -188,15 +197,8 @@ pub fn trajectories_and_learning_curve(
         .titled(title, ("sans-serif", 24))
         .map_err(|e| err(&e))?;
     let (upper, lower) = root.split_vertically(520);
-    let samples = trajectories.first().map_or(2, |t| t.estimate.len());
     draw_trajectories(&upper, trajectories, samples, &err)?;
-    draw_line(
-        &lower,
-        "free energy per iteration",
-        ("iteration", "F (nats)"),
-        free_energy,
-        &err,
-    )?;
+    draw_line(&lower, caption, (x_desc, "F (nats)"), free_energy, &err)?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
