@@ -130,6 +130,7 @@ pub fn triple_estimation(
         iterations,
         m_iterations: 8,
         linear: false,
+        static_iterations: 1,
     };
     let result = Dem::new(model, settings)?.run(&simulation.y, &simulation.v)?;
     Ok(TripleEstimation {

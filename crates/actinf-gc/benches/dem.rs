@@ -60,6 +60,7 @@ fn dem_settings(run: &Value) -> DemSettings {
         iterations: e["nE"].as_u64().unwrap() as usize,
         m_iterations: e["nM"].as_u64().unwrap() as usize,
         linear: e["linear"].as_u64().unwrap() == 1,
+        static_iterations: 1,
     }
 }
 

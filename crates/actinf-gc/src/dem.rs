@@ -63,8 +63,9 @@
 //!   are taken once per D-step pass, at its first sample, and the parameter
 //!   Jacobians follow the states linearly from there (`spm_DEM_eval`'s
 //!   method 1).
-//! * Only one D-step iteration per sample (`nD = 1`) and dynamic models
-//!   (some hidden states) are supported.
+//! * A static model (no hidden states) takes up to `nD` D-step iterations
+//!   per sample with SPM's own step-size rule (`Dem::static_pass`); a
+//!   dynamic model one (`nD = 1`, SPM's default; more is not supported).
 //!
 //! # Computation
 //! The same quantities as `spm_DEM`, computed with the structure at hand:
@@ -128,6 +129,12 @@ pub struct DemSettings {
     /// The model is linear in the states: derivatives once per pass
     /// (SPM's `E.linear = 1`), and a bolder first E-step.
     pub linear: bool,
+    /// D-step iterations per sample `nD` for a static model (no hidden
+    /// states; SPM's default 8): the causes of each sample are refined until
+    /// the step is small, at sampling times `t + i/nD`. Dynamic models take
+    /// one D-step per sample (SPM's default `nD = 1`, the only value
+    /// supported for them).
+    pub static_iterations: usize,
 }
 
 impl Default for DemSettings {
@@ -139,6 +146,7 @@ impl Default for DemSettings {
             iterations: 8,
             m_iterations: 8,
             linear: false,
+            static_iterations: 8,
         }
     }
 }
@@ -199,6 +207,7 @@ pub(crate) struct Stacked {
 }
 
 /// Generalized errors and their derivatives at one sample.
+#[derive(Clone)]
 pub(crate) struct Errors {
     /// `ε̃` (`n·ne + n·nx`: causal errors by order, then state errors).
     pub(crate) e: DVector<f64>,
@@ -262,12 +271,6 @@ impl Dem {
             return Err(GcError::Setting {
                 name: "iterations/m_iterations".into(),
                 reason: "need at least one iteration of each".into(),
-            });
-        }
-        if model.nx() == 0 {
-            return Err(GcError::Setting {
-                name: "model".into(),
-                reason: "DEM here needs a dynamic model (some hidden states)".into(),
             });
         }
         let levels = &model.levels;
@@ -795,6 +798,10 @@ impl Dem {
         let mut result_states = None;
         let mut iterations = 0;
         let mut dp_last = DVector::zeros(np);
+        // A static model's D-step log-time and last pass's causes (SPM's
+        // `td` and `qU`), carried across samples and passes.
+        let mut static_step = 2.0;
+        let mut static_causes: Vec<Vec<DVector<f64>>> = Vec::new();
 
         for ie in 0..e_steps {
             iterations = ie + 1;
@@ -820,7 +827,26 @@ impl Dem {
             let mut c_buf = vec![0.0; d * nc];
             let mut pass = PassRecord::new(nx, nv, ny, ne, samples);
 
-            for t in 0..samples {
+            if nx == 0 {
+                let mut sums = PassSums {
+                    df_dp: &mut df_dp,
+                    df_dpp: &mut df_dpp,
+                    qp_ic: &mut qp_ic,
+                    log_det_qu: &mut log_det_qu,
+                    ee: &mut ee,
+                    ece: &mut ece,
+                };
+                self.static_pass(
+                    (y, eta),
+                    &params,
+                    (&is_sparse, &qp_c),
+                    &mut static_step,
+                    &mut static_causes,
+                    &mut sums,
+                    &mut pass,
+                )?;
+            }
+            for t in (0..samples).filter(|_| nx > 0) {
                 y_embedder.embed_into(y, t, &mut y_buf)?;
                 for k in 0..n {
                     qy[k].copy_from_slice(&y_buf[k * ny..(k + 1) * ny]);
@@ -960,9 +986,15 @@ impl Dem {
             }
             let is_kept = DMatrix::from_fn(kept.len(), kept.len(), |i, j| i_s[(kept[i], kept[j])]);
             let nyf = samples as f64;
+            // ln|Σ_u| is summed over every D-step iteration (SPM's iqu.c/2nD).
+            let d_steps = if nx == 0 {
+                self.settings.static_iterations.max(1) as f64
+            } else {
+                1.0
+            };
             let lu = -tr / 2.0 - (n * ny) as f64 * (2.0 * std::f64::consts::PI).ln() * nyf / 2.0
                 + spm_log_determinant(&is_kept) * nyf / 2.0
-                + log_det_qu / 2.0;
+                + log_det_qu / (2.0 * d_steps);
             let quad_p = qp_e.dot(&(&self.parameter_prior_precision * &qp_e));
             let quad_h = h_e.dot(&(&self.hyper_precision * &h_e));
             let cp_pp = &qp_c * &self.parameter_prior_precision;
@@ -1205,6 +1237,163 @@ impl Dem {
         })
     }
 
+    /// One D-step pass of a static model (no hidden states), as `spm_DEM`
+    /// runs it: each sample's causes start from where the previous pass left
+    /// them (or, in the first pass, from the previous sample's), and take up
+    /// to `nD` regularised steps `Δu = (exp(tJ) − I)J⁻¹ f` with the log-time
+    /// `τ` (`t = exp(τ − ln|J|/k)`, SPM's `td`) that grows by 1 (up to 4)
+    /// while the sample's objective `L = −½ ε̃ᵀΠ̃ε̃ − ½ tr(Π̃ ε̃_θ Σ_θ ε̃_θᵀ)`
+    /// rises and returns to the last better point, with `τ = min(τ − 2, −4)`,
+    /// when it falls; a sample stops when the step is small (`∂F/∂u·Δu <
+    /// e⁻⁴` or `‖Δu‖₁ < e⁻⁴`). The errors, their derivatives and `Σ_u` of the
+    /// last (or restored) point feed the E- and M-step sums; `ln|Σ_u|` is
+    /// summed at every iteration (and divided by `2nD` in `F`, as SPM does).
+    #[allow(clippy::too_many_arguments)]
+    fn static_pass(
+        &self,
+        (y, eta): (&DMatrix<f64>, &DMatrix<f64>),
+        params: &[DVector<f64>],
+        (is_sparse, qp_c): (&SparseRows, &DMatrix<f64>),
+        td: &mut f64,
+        previous: &mut Vec<Vec<DVector<f64>>>,
+        sums: &mut PassSums,
+        pass: &mut PassRecord,
+    ) -> Result<(), GcError> {
+        let m = &self.model;
+        let (n, d) = (self.settings.state_orders, self.settings.cause_orders);
+        let (nv, ny, nc) = (m.nv(), m.ny(), m.nc());
+        let np = self.free_parameters();
+        let nu = d * nv;
+        let total = nu + n * ny + d * nc;
+        let nd = self.settings.static_iterations.max(1);
+        let samples = y.ncols();
+        let mode = if self.settings.linear {
+            Linearity::Linear
+        } else {
+            Linearity::Full
+        };
+        let mut frozen = None;
+        let qx: Vec<DVector<f64>> = vec![DVector::zeros(0); n];
+        let mut qv = vec![DVector::zeros(nv); d];
+        for (i, level) in m.levels.iter().enumerate() {
+            qv[0]
+                .rows_mut(self.v_at[i], level.causes)
+                .copy_from(&level.v0);
+        }
+        let mut finals = Vec::with_capacity(samples);
+        for t in 0..samples {
+            if let Some(p) = previous.get(t) {
+                qv.clone_from(p);
+            }
+            let mut best_l = -(64f64.exp());
+            let mut kept: Option<StaticPoint> = None;
+            let mut last = None;
+            for i_d in 0..nd {
+                let ts = (t + 1) as f64 + i_d as f64 / nd as f64;
+                let qy = spm_embed(y, n, ts);
+                let mut qc = spm_embed(eta, d, ts);
+                qc.resize(n, DVector::zeros(nc));
+                let mut err = self.evaluate(&qx, &qv, &qy, &qc, params, mode, &mut frozen, true)?;
+                let mut c = self.pass_constants(&err, is_sparse, qp_c, false)?;
+                *sums.log_det_qu += c.log_det_qu;
+                let ece_u = c.ece_u.clone();
+                let mut ece_p = &err.dp * qp_c * err.dp.transpose();
+                let l = -err.e.dot(&is_sparse.mul_vector(&err.e)) / 2.0
+                    - is_sparse.trace_mul(&ece_p) / 2.0;
+                if l > best_l {
+                    *td = (*td + 1.0).min(4.0);
+                    best_l = l;
+                    kept = Some((qv.clone(), err.clone(), c.clone(), ece_p.clone()));
+                } else if let Some((v, e, k, p)) = kept.clone() {
+                    qv = v;
+                    err = e;
+                    c = k;
+                    ece_p = p;
+                    *td = (*td - 2.0).min(-4.0);
+                }
+                if i_d == 0 {
+                    pass.record(t, &DVector::zeros(0), &qv[0], &qy[0], &err, &c.qu_c, n, 0);
+                }
+                // The parameters' uncertainty: dW_θ/du.
+                let mut dw_du = DVector::zeros(nu);
+                let is_dp = is_sparse.mul(&err.dp);
+                for p in 0..np {
+                    for q in 0..np {
+                        let cpq = qp_c[(p, q)];
+                        if cpq != 0.0 {
+                            dw_du += c.dup[q].tr_mul(&is_dp.column(p)) * cpq;
+                        }
+                    }
+                }
+                let mut u = DVector::zeros(nu);
+                for k in 0..d {
+                    u.rows_mut(k * nv, nv).copy_from(&qv[k]);
+                }
+                let dv_du = -c.is_du.tr_mul(&err.e) - &dw_du / 2.0 - &self.state_prior * &u;
+                // The whole flow of [u; ỹ; η̃] and its Jacobian (SPM's spm_dx
+                // with a log-time).
+                let mut flow = DVector::zeros(total);
+                let mut jac = DMatrix::zeros(total, total);
+                flow.rows_mut(0, nu).copy_from(&dv_du);
+                jac.view_mut((0, 0), (nu, nu)).copy_from(&c.jacobian);
+                jac.view_mut((0, nu), (nu, n * ny)).copy_from(&c.juy);
+                jac.view_mut((0, nu + n * ny), (nu, d * nc))
+                    .copy_from(&c.juc.columns(0, d * nc));
+                let mut state = DVector::zeros(total);
+                state.rows_mut(0, nu).copy_from(&u);
+                for k in 0..n {
+                    state.rows_mut(nu + k * ny, ny).copy_from(&qy[k]);
+                }
+                for k in 0..d {
+                    state.rows_mut(nu + n * ny + k * nc, nc).copy_from(&qc[k]);
+                }
+                for k in 0..d.saturating_sub(1) {
+                    for j in 0..nv {
+                        flow[k * nv + j] += state[(k + 1) * nv + j];
+                    }
+                }
+                for (offset, orders, dims) in [(nu, n, ny), (nu + n * ny, d, nc)] {
+                    for k in 0..orders.saturating_sub(1) {
+                        for j in 0..dims {
+                            let r = offset + k * dims + j;
+                            flow[r] += state[r + dims];
+                            jac[(r, r + dims)] += 1.0;
+                        }
+                    }
+                }
+                let step = regularised_step(&jac, &flow, *td)?;
+                if let Some(i) = step.iter().position(|s| !s.is_finite()) {
+                    return Err(GcError::Diverged {
+                        step: t,
+                        reason: format!("update {i} of the causes is not finite"),
+                    });
+                }
+                for k in 0..d {
+                    qv[k] += step.rows(k * nv, nv);
+                }
+                pass.causes.set_column(t, &qv[0]);
+                pass.cause_cov[t] = c.qu_c.view((0, 0), (nv, nv)).into_owned();
+                let gradient = dv_du.dot(&step.rows(0, nu));
+                last = Some((err, c, ece_u, ece_p, is_dp));
+                if gradient < TOL || step.lp_norm(1) < TOL {
+                    break;
+                }
+            }
+            let (err, c, ece_u, ece_p, is_dp) = last.expect("at least one D-step iteration");
+            if np > 0 {
+                *sums.df_dp -= &c.dw_dp / 2.0 + is_dp.tr_mul(&err.e);
+                let info = err.dp.tr_mul(&is_dp);
+                *sums.df_dpp -= &c.dw_dpp / 2.0 + &info;
+                *sums.qp_ic += info;
+            }
+            *sums.ee += &err.e * err.e.transpose();
+            *sums.ece += ece_u + ece_p;
+            finals.push(qv.clone());
+        }
+        *previous = finals;
+        Ok(())
+    }
+
     /// `Π̃ = Π₀ + Σ_j exp(λ_j) Q̃_j`.
     fn precision(&self, h: &DVector<f64>) -> DMatrix<f64> {
         let mut p = self.fixed_precision.clone();
@@ -1216,6 +1405,7 @@ impl Dem {
 }
 
 /// The part of a D-step sample fixed by the Jacobians ([`Dem::pass_constants`]).
+#[derive(Clone)]
 struct PassConstants {
     dup: Vec<DMatrix<f64>>,
     is_du: DMatrix<f64>,
@@ -1228,6 +1418,58 @@ struct PassConstants {
     juy: DMatrix<f64>,
     juc: DMatrix<f64>,
     phis: Option<Vec<DMatrix<f64>>>,
+}
+
+/// A static model's expansion point (SPM's `B` in its D-step): the causes,
+/// the errors there, what their Jacobians fix, and `ε̃_θ Σ_θ ε̃_θᵀ`.
+type StaticPoint = (Vec<DVector<f64>>, Errors, PassConstants, DMatrix<f64>);
+
+/// The E- and M-step sums a D-step pass accumulates.
+struct PassSums<'a> {
+    df_dp: &'a mut DVector<f64>,
+    df_dpp: &'a mut DMatrix<f64>,
+    qp_ic: &'a mut DMatrix<f64>,
+    log_det_qu: &'a mut f64,
+    ee: &'a mut DMatrix<f64>,
+    ece: &'a mut DMatrix<f64>,
+}
+
+/// `spm_DEM_embed(Y, n, ts)` at a (1-based, possibly fractional) sampling
+/// time `ts`: the `n` samples around `ts` (the record held at its ends) and
+/// the inverse of their Taylor matrix `T_ij = (i − x)^j / j!` at the offset
+/// `x` of `ts` in the window, as SPM computes it.
+fn spm_embed(y: &DMatrix<f64>, n: usize, ts: f64) -> Vec<DVector<f64>> {
+    let (q, samples) = y.shape();
+    if q == 0 || n == 0 || samples == 0 {
+        return vec![DVector::zeros(q); n];
+    }
+    let first = (ts - (n as f64 + 1.0) / 2.0).trunc() as i64;
+    let k: Vec<i64> = (1..=n as i64).map(|i| i + first).collect();
+    let x = ts - k[0] as f64 + 1.0;
+    let clamp = |i: i64| (i.clamp(1, samples as i64) - 1) as usize;
+    let mut taylor = DMatrix::zeros(n, n);
+    for i in 0..n {
+        let mut factorial = 1.0;
+        for j in 0..n {
+            if j > 0 {
+                factorial *= j as f64;
+            }
+            taylor[(i, j)] = ((i as f64 + 1.0) - x).powi(j as i32) / factorial;
+        }
+    }
+    let inverse = taylor
+        .clone()
+        .try_inverse()
+        .unwrap_or_else(|| pseudo_inverse(&taylor));
+    (0..n)
+        .map(|i| {
+            let mut out = DVector::zeros(q);
+            for (p, &kp) in k.iter().enumerate() {
+                out.axpy(inverse[(i, p)], &y.column(clamp(kp)), 1.0);
+            }
+            out
+        })
+        .collect()
 }
 
 /// What a D-step pass leaves behind, per sample.

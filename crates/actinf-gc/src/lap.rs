@@ -98,8 +98,22 @@
 //! * Prior precision of the generalized states: `P_u = R(n, s = 2) ⊗ xP` on
 //!   the hidden states (SPM's `vP` on the causes is not part of a
 //!   [`HierarchicalModel`] and is zero, SPM's default).
-//! * Inverses are `spm_inv` ([`regularised_inverse`]) and log-determinants
-//!   `spm_logdet` ([`spm_log_determinant`]).
+//! * Inverses are `spm_inv` ([`regularised_inverse`]'s regularisation,
+//!   solved by LU with partial pivoting) and log-determinants `spm_logdet`
+//!   ([`spm_log_determinant`]); `ln|Π̃|` over the channels in `F` is
+//!   `Σ_a (n π_a + ln|R_a|)`, the log-determinant of the permuted block
+//!   diagonal `R ⊗ diag(exp π)`.
+//!
+//! # Computation
+//! `Π̃ = R ⊗ diag(w)` is never formed in the sample loop: it multiplies the
+//! errors' derivatives channel by channel (each channel's `n` orders mixed
+//! by its `w_a R_a`), and the precisions' derivatives `∂Π̃/∂λ_j =
+//! R ⊗ diag(w ∘ ∂π/∂λ_j)` enter only through per-channel sums: with
+//! `q_a = ε̃_aᵀ R_a ε̃_a`, `ε̃ᵀ ∂²Π̃/∂λ_i∂λ_j ε̃ = Σ_a (∂π_a/∂λ_i)(∂π_a/∂λ_j) w_a q_a`,
+//! and the entropy gradient `½ tr(Σ Jᵀ ∂Π̃/∂λ_j J) = ½ Σ_a (∂π_a/∂λ_j) t_a`
+//! with `t_a` the sum over channel `a`'s rows of `(Π̃ J Σ) ∘ J`. These are
+//! the same sums as with the dense matrices, in another order (results
+//! agree to rounding).
 //! * Only one D-step per sample (`nD = 1`). SPM's state-dependent
 //!   precisions (`ph`, `pg` functions and `method.x`, `method.v`) are not
 //!   part of a [`HierarchicalModel`]; the precisions here depend on the
@@ -111,15 +125,14 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::dem::{
-    at_b, regularised_inverse, spm_log_determinant, Dem, DemSettings, Errors, Linearity, SparseRows,
-};
+use crate::dem::{regularised_inverse, spm_log_determinant, Dem, DemSettings, Errors, Linearity};
 use crate::embed::{Embedder, Embedding};
 use crate::error::GcError;
 use crate::hierarchical::HierarchicalModel;
 use crate::linearise::expm;
 use crate::precision::temporal_precision;
 use crate::shift::kron;
+use crate::small::{gemm, mul as small_mul, spm_inv, tr_mul, Lu};
 
 /// Log-precisions at or above this (at the prior) leave the free energy
 /// (`spm_LAP`'s `p.h < 8`).
@@ -294,6 +307,9 @@ pub struct GeneralizedFilter {
     /// Temporal precision of each error channel (`ne` causal, then `nx`
     /// state channels), as an index into `temporal`.
     channel_r: Vec<usize>,
+    /// Where each channel's orders sit in the generalized errors:
+    /// `(offset, stride, c)`, rows `offset + k·stride + c`.
+    channel_at: Vec<(usize, usize, usize)>,
     temporal: Vec<DMatrix<f64>>,
     /// Fixed log-precisions `ln diag V` / `ln diag W` (or 0), per channel.
     fixed_log_precision: DVector<f64>,
@@ -331,6 +347,13 @@ impl GeneralizedFilter {
                 reason: format!("must be finite, got {}", settings.regularisation),
             });
         }
+        if model.nx() == 0 {
+            return Err(GcError::Setting {
+                name: "model".into(),
+                reason: "generalized filtering here needs a dynamic model (some hidden states)"
+                    .into(),
+            });
+        }
         let (n, d) = (settings.state_orders, settings.cause_orders);
         let dem = Dem::new(
             model,
@@ -340,6 +363,7 @@ impl GeneralizedFilter {
                 iterations: 1,
                 m_iterations: 1,
                 linear: false,
+                static_iterations: 1,
             },
         )?;
         let m = &dem.model;
@@ -465,10 +489,20 @@ impl GeneralizedFilter {
             state_in_f.extend_from_slice(&keep[m.ny()..m.ny() + nv]);
         }
 
+        let channel_at = (0..ne + nx)
+            .map(|a| {
+                if a < ne {
+                    (0, ne, a)
+                } else {
+                    (n * ne, nx, a - ne)
+                }
+            })
+            .collect();
         Ok(Self {
             dem,
             settings,
             channel_r,
+            channel_at,
             temporal,
             fixed_log_precision,
             dpi,
@@ -498,6 +532,7 @@ impl GeneralizedFilter {
     /// `R ⊗ diag(w)` over the generalized errors: `w` has one weight per
     /// channel (`ne` causal, then `nx` state channels), each channel's
     /// orders coupled by its temporal precision.
+    #[cfg(test)]
     fn kron_diag(&self, w: &DVector<f64>) -> DMatrix<f64> {
         let m = &self.dem.model;
         let (ne, nx) = (m.ne(), m.nx());
@@ -520,6 +555,129 @@ impl GeneralizedFilter {
                 }
             }
         }
+        out
+    }
+
+    /// The rows of channel `a` (`ne` causal, then `nx` state channels) in
+    /// the generalized errors: `offset + k·stride + c`, `k` the order.
+    fn channel_rows(&self, a: usize) -> (usize, usize, usize) {
+        self.channel_at[a]
+    }
+
+    /// `(R ⊗ diag w) X` without forming the Kronecker product: `X` has
+    /// `n (ne + nx)` rows (column-major `x`, `out` of the same shape), and
+    /// each channel's orders are mixed by its temporal precision.
+    fn kron_diag_apply(&self, w: &[f64], x: &[f64], out: &mut [f64]) {
+        let n = self.settings.state_orders;
+        let channels = w.len();
+        let size = n * channels;
+        let ne = self.dem.model.ne();
+        // Each group (causal errors, state errors) of a column is a
+        // contiguous `dims × n` block, orders along its columns; with one
+        // temporal precision for the group, `out = diag(w) X Rᵀ` block-wise.
+        for (xc, oc) in x.chunks_exact(size).zip(out.chunks_exact_mut(size)) {
+            for (first, dims) in [(0, ne), (ne, channels - ne)] {
+                if dims == 0 {
+                    continue;
+                }
+                let ri = self.channel_r[first];
+                if self.channel_r[first..first + dims].iter().any(|&r| r != ri) {
+                    self.kron_diag_apply_by_channel(w, xc, oc, first, dims);
+                    continue;
+                }
+                let r = &self.temporal[ri];
+                let offset = self.channel_at[first].0;
+                let block = &xc[offset..offset + n * dims];
+                let ob = &mut oc[offset..offset + n * dims];
+                let ws = &w[first..first + dims];
+                for (k, o) in ob.chunks_exact_mut(dims).enumerate() {
+                    o.fill(0.0);
+                    for (l, xl) in block.chunks_exact(dims).enumerate() {
+                        let rkl = r[(k, l)];
+                        if rkl != 0.0 {
+                            for (oc, &xv) in o.iter_mut().zip(xl) {
+                                *oc += rkl * xv;
+                            }
+                        }
+                    }
+                    for (oc, &wc) in o.iter_mut().zip(ws) {
+                        *oc *= wc;
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Self::kron_diag_apply`] on one column, channel by channel, for the
+    /// channels `first … first + dims` (a group whose channels do not share
+    /// one temporal precision).
+    fn kron_diag_apply_by_channel(
+        &self,
+        w: &[f64],
+        xc: &[f64],
+        oc: &mut [f64],
+        first: usize,
+        dims: usize,
+    ) {
+        let n = self.settings.state_orders;
+        for a in first..first + dims {
+            let (offset, stride, c) = self.channel_rows(a);
+            let r = &self.temporal[self.channel_r[a]];
+            for k in 0..n {
+                let mut sum = 0.0;
+                for l in 0..n {
+                    sum += r[(k, l)] * xc[offset + l * stride + c];
+                }
+                oc[offset + k * stride + c] = sum * w[a];
+            }
+        }
+    }
+
+    /// Per channel, the sum of `v` over the channel's rows (`v` of length
+    /// `n (ne + nx)`).
+    fn channel_sums(&self, v: &[f64]) -> Vec<f64> {
+        let n = self.settings.state_orders;
+        self.channel_at
+            .iter()
+            .map(|&(offset, stride, c)| (0..n).map(|k| v[offset + k * stride + c]).sum())
+            .collect()
+    }
+
+    /// `(R ⊗ diag w) X` for a matrix: on `Xᵀ`, each entry of each channel's
+    /// `w_a R_a` scales one row of `X` (contiguous in `Xᵀ`) into another.
+    fn kron_diag_mul(&self, w: &[f64], x: &DMatrix<f64>) -> DMatrix<f64> {
+        let n = self.settings.state_orders;
+        let cols = x.ncols();
+        let xt = x.transpose();
+        let mut ot = DMatrix::zeros(cols, x.nrows());
+        let (src, dst) = (xt.as_slice(), ot.as_mut_slice());
+        for (a, &wa) in w.iter().enumerate() {
+            if wa == 0.0 {
+                continue;
+            }
+            let (offset, stride, c) = self.channel_rows(a);
+            let r = &self.temporal[self.channel_r[a]];
+            for k in 0..n {
+                let to = (offset + k * stride + c) * cols;
+                let out = &mut dst[to..to + cols];
+                for l in 0..n {
+                    let rkl = r[(k, l)] * wa;
+                    if rkl != 0.0 {
+                        let from = (offset + l * stride + c) * cols;
+                        for (o, &v) in out.iter_mut().zip(&src[from..from + cols]) {
+                            *o += rkl * v;
+                        }
+                    }
+                }
+            }
+        }
+        ot.transpose()
+    }
+
+    /// `(R ⊗ diag w) x` for a vector ([`Self::kron_diag_apply`]).
+    fn kron_diag_mul_vector(&self, w: &[f64], x: &DVector<f64>) -> DVector<f64> {
+        let mut out = DVector::zeros(x.len());
+        self.kron_diag_apply(w, x.as_slice(), out.as_mut_slice());
         out
     }
 
@@ -613,10 +771,23 @@ impl GeneralizedFilter {
 
         // φ₁ of the slow flow's 2 × 2 Jacobian [[0, 1], [−1, −κ]] (κ = N),
         // shared by every parameter and log-precision.
-        let je: Vec<usize> = (0..size).filter(|&i| self.error_in_f[i]).collect();
+        let channel_in_f: Vec<bool> = (0..ne + nx)
+            .map(|a| {
+                if a < ne {
+                    self.error_in_f[a]
+                } else {
+                    self.error_in_f[n * ne + a - ne]
+                }
+            })
+            .collect();
+        let log_det_r: Vec<f64> = self.temporal.iter().map(spm_log_determinant).collect();
+        let coupled_in_f = (0..ne + nx).any(|a| {
+            let r = &self.temporal[self.channel_r[a]];
+            channel_in_f[a] && (0..n).any(|k| (0..n).any(|l| k != l && r[(k, l)] != 0.0))
+        });
+        let mut lu = Lu::default();
+        let has_state_prior = self.state_prior.iter().any(|&v| v != 0.0);
         let ju: Vec<usize> = (0..nu).filter(|&i| self.state_in_f[i]).collect();
-        type Precision = (DVector<f64>, DMatrix<f64>, SparseRows, DMatrix<f64>, f64);
-        let mut precision: Option<Precision> = None;
         let kb = ns as f64;
         let phi = {
             let mut a = DMatrix::zeros(4, 4);
@@ -685,36 +856,54 @@ impl GeneralizedFilter {
                 // Precisions and their derivatives.
                 let pi = &self.fixed_log_precision + &self.dpi * &qh;
                 let w = pi.map(f64::exp);
-                // Π̃ and ln|Π̃| over the channels in F change only with λ.
-                if precision.as_ref().is_none_or(|(w0, ..)| *w0 != w) {
-                    let i_s = self.kron_diag(&w);
-                    let is_sparse = SparseRows::new(&i_s);
-                    let is_je = DMatrix::from_fn(je.len(), je.len(), |i, j| i_s[(je[i], je[j])]);
-                    let log_det = spm_log_determinant(&is_je);
-                    precision = Some((w.clone(), i_s, is_sparse, is_je, log_det));
-                }
-                let (_, i_s, is_sparse, is_je, log_det_is) = precision.as_ref().expect("set above");
-                let mut ds: Vec<SparseRows> = Vec::new();
+                // ln|Π̃| over the channels in F: Σ_a (n ln w_a + ln|R_a|) when
+                // `spm_logdet` takes its Cholesky branch (some R couples
+                // orders); else its diagonal branch, entries in range only.
+                let log_det_is: f64 = if coupled_in_f {
+                    (0..ne + nx)
+                        .filter(|&a| channel_in_f[a])
+                        .map(|a| n as f64 * pi[a] + log_det_r[self.channel_r[a]])
+                        .sum()
+                } else {
+                    (0..ne + nx)
+                        .filter(|&a| channel_in_f[a])
+                        .flat_map(|a| {
+                            let (r, wa) = (&self.temporal[self.channel_r[a]], w[a]);
+                            (0..n).map(move |k| r[(k, k)] * wa)
+                        })
+                        .filter(|&v| v > 1e-16 && v < 1e16)
+                        .map(f64::ln)
+                        .sum()
+                };
+                // Per channel, e_aᵀ R_a e_a: ∂(ε̃ᵀΠ̃ε̃)/∂λ and the accuracy.
+                let ones = vec![1.0; ne + nx];
+                let re = self.kron_diag_mul_vector(&ones, e);
+                let q_e = self.channel_sums(e.component_mul(&re).as_slice());
                 let mut de_dh = DMatrix::zeros(nb, size);
                 let mut ds_dhh = DMatrix::zeros(nb, nb);
                 let mut dd_dh = DVector::zeros(nb);
                 if self.settings.precision_gradients {
                     dd_dh.copy_from(&dlogdet_dh);
-                    for j in 0..nb {
-                        let wj = DVector::from_fn(ne + nx, |a, _| self.dpi[(a, j)] * w[a]);
-                        let sj = SparseRows::new(&self.kron_diag(&wj));
-                        de_dh.set_row(j, &sj.mul_vector(e).transpose());
-                        ds.push(sj);
+                    for a in 0..ne + nx {
+                        let (offset, stride, c) = self.channel_rows(a);
+                        for j in 0..nb {
+                            let wj = self.dpi[(a, j)] * w[a];
+                            if wj != 0.0 {
+                                for k in 0..n {
+                                    let i = offset + k * stride + c;
+                                    de_dh[(j, i)] = re[i] * wj;
+                                }
+                            }
+                        }
                     }
                     for i in 0..nb {
                         for j in i..nb {
                             if (i < nh) != (j < nh) {
                                 continue;
                             }
-                            let wij = DVector::from_fn(ne + nx, |a, _| {
-                                self.dpi[(a, i)] * self.dpi[(a, j)] * w[a]
-                            });
-                            let v = e.dot(&(self.kron_diag(&wij) * e));
+                            let v: f64 = (0..ne + nx)
+                                .map(|a| self.dpi[(a, i)] * self.dpi[(a, j)] * w[a] * q_e[a])
+                                .sum();
                             ds_dhh[(i, j)] = v;
                             ds_dhh[(j, i)] = v;
                         }
@@ -722,8 +911,12 @@ impl GeneralizedFilter {
                 }
 
                 // Π̃ ε̃_u, Π̃ ε̃_θ: the transposes of ∂ε̃ᵀΠ̃/∂u, ∂ε̃ᵀΠ̃/∂θ.
-                let is_du = is_sparse.mul(&err.du);
-                let is_dp = is_sparse.mul(&err.dp);
+                let mut jac = DMatrix::zeros(size, nu + np);
+                jac.view_mut((0, 0), (size, nu)).copy_from(&err.du);
+                jac.view_mut((0, nu), (size, np)).copy_from(&err.dp);
+                let is_jac = self.kron_diag_mul(w.as_slice(), &jac);
+                let is_du = is_jac.columns(0, nu).into_owned();
+                let is_dp = is_jac.columns(nu, np).into_owned();
                 let mut u = DVector::zeros(nu);
                 for k in 0..n {
                     u.rows_mut(k * nx, nx).copy_from(&qx[k]);
@@ -734,15 +927,21 @@ impl GeneralizedFilter {
                 let eh = &qh - prior_h;
 
                 // Gradients and curvatures of the Gibbs energy.
-                let dl_du = is_du.tr_mul(e) + &self.state_prior * &u;
+                let mut dl_du = is_du.tr_mul(e);
+                if has_state_prior {
+                    dl_du += &self.state_prior * &u;
+                }
                 let dl_dh = &de_dh * e / 2.0 - &dd_dh / 2.0 + ph * &eh;
                 let dl_dp = is_dp.tr_mul(e) + pp * &qp;
-                let dl_duu = at_b(&is_du, &err.du) + &self.state_prior;
-                let dl_dpp = at_b(&is_dp, &err.dp) + pp;
+                let mut dl_duu = tr_mul(&is_du, &err.du);
+                if has_state_prior {
+                    dl_duu += &self.state_prior;
+                }
+                let dl_dpp = tr_mul(&is_dp, &err.dp) + pp;
                 let dl_dhh = &ds_dhh / 2.0 + ph;
-                let dl_duy = SparseRows::new(&err.dy).left_tr_mul(&is_du);
-                let dl_duc = SparseRows::new(&err.dc).left_tr_mul(&is_du);
-                let dl_dup = at_b(&is_du, &err.dp);
+                let dl_duy = sparse_tr_mul(&is_du, &err.dy);
+                let dl_duc = sparse_tr_mul(&is_du, &err.dc);
+                let dl_dup = tr_mul(&is_du, &err.dp);
                 let dl_dhp = &de_dh * &err.dp;
                 let mut dl_daa = DMatrix::zeros(nu + np, nu + np);
                 dl_daa.view_mut((0, 0), (nu, nu)).copy_from(&dl_duu);
@@ -758,8 +957,8 @@ impl GeneralizedFilter {
                     .copy_from(&dl_dhp.transpose());
                 dl_dbb.view_mut((np, 0), (nb, np)).copy_from(&dl_dhp);
                 dl_dbb.view_mut((np, np), (nb, nb)).copy_from(&dl_dhh);
-                let c_up = regularised_inverse(&dl_daa);
-                let c_hh = regularised_inverse(&dl_dhh);
+                let c_up = spm_inv(&dl_daa, &mut lu);
+                let c_hh = spm_inv(&dl_dhh, &mut lu);
 
                 // Entropy gradients ½ tr(∂Π_aa/∂b · Σ_aa), as Frobenius
                 // products: with J = [ε̃_u, ε̃_θ], ∂Π_aa/∂λ_j = Jᵀ ∂Π̃/∂λ_j J
@@ -767,19 +966,22 @@ impl GeneralizedFilter {
                 // (A = ε̃_uθiᵀ Π̃ ε̃_u, L = ε̃_θᵀ Π̃ ε̃_uθi) gives
                 // ½ ⟨ε̃_uθi, Π̃ε̃_u (Σ_uu + Σ_uuᵀ) + Π̃ε̃_θ (Σ_θu + Σ_uθᵀ)⟩.
                 let mut dh_db = DVector::zeros(nq);
-                if nb > 0 {
-                    let mut jac = DMatrix::zeros(size, nu + np);
-                    jac.view_mut((0, 0), (size, nu)).copy_from(&err.du);
-                    jac.view_mut((0, nu), (size, np)).copy_from(&err.dp);
-                    let jc = &jac * &c_up;
-                    for (j, sj) in ds.iter().enumerate() {
-                        dh_db[np + j] = jac.dot(&sj.mul(&jc)) / 2.0;
+                if nb > 0 && self.settings.precision_gradients {
+                    // w_a ⟨J_a, R_a J_a Σ⟩ = Σ over channel a's rows of
+                    // (Π̃J Σ) ∘ J.
+                    let mut rows = small_mul(&is_jac, &c_up);
+                    rows.component_mul_assign(&jac);
+                    let t = self.channel_sums(rows.column_sum().as_slice());
+                    for j in 0..nb {
+                        dh_db[np + j] =
+                            (0..ne + nx).map(|a| self.dpi[(a, j)] * t[a]).sum::<f64>() / 2.0;
                     }
                 }
                 if np > 0 {
                     let c_uu = c_up.view((0, 0), (nu, nu));
                     let k = c_up.view((nu, 0), (np, nu)) + c_up.view((0, nu), (nu, np)).transpose();
-                    let w = &is_du * (c_uu + c_uu.transpose()) + &is_dp * k;
+                    let mut w = small_mul(&is_du, &(c_uu + c_uu.transpose()));
+                    gemm(&mut w, 1.0, &is_dp, &k, 1.0);
                     for i in 0..np {
                         dh_db[i] = err.dup[i].dot(&w) / 2.0;
                     }
@@ -794,11 +996,13 @@ impl GeneralizedFilter {
                 pass.z.set_column(t, &e.rows(0, ne));
                 pass.w.set_column(t, &e.rows(n * ne, nx));
                 for a in 0..ne {
-                    pass.zw[(a, t)] = i_s[(a, a)] * e[a];
+                    let r0 = self.temporal[self.channel_r[a]][(0, 0)];
+                    pass.zw[(a, t)] = r0 * w[a] * e[a];
                 }
                 for b in 0..nx {
                     let r = n * ne + b;
-                    pass.ww[(b, t)] = i_s[(r, r)] * e[r];
+                    let r0 = self.temporal[self.channel_r[ne + b]][(0, 0)];
+                    pass.ww[(b, t)] = r0 * w[ne + b] * e[r];
                 }
                 pass.predicted.set_column(t, &(&qy[0] - e.rows(0, ny)));
                 pass.state_cov
@@ -812,9 +1016,12 @@ impl GeneralizedFilter {
                 pass.hyper_cov.push(c_hh.clone());
 
                 // Free-energy terms of the sample.
-                let e_je = DVector::from_fn(je.len(), |i, _| e[je[i]]);
+                let accuracy: f64 = (0..ne + nx)
+                    .filter(|&a| channel_in_f[a])
+                    .map(|a| w[a] * q_e[a])
+                    .sum();
                 // The states' prior terms (zero without a prior on the states).
-                let (prior_u, entropy_u) = if self.state_prior.iter().all(|&v| v == 0.0) {
+                let (prior_u, entropy_u) = if !has_state_prior {
                     (0.0, 0.0)
                 } else {
                     let pu_ju = DMatrix::from_fn(ju.len(), ju.len(), |i, j| {
@@ -828,7 +1035,7 @@ impl GeneralizedFilter {
                     )
                 };
                 let sample = [
-                    -e_je.dot(&(is_je * &e_je)) / 2.0,
+                    -accuracy / 2.0,
                     prior_u,
                     -((n * ny) as f64) * (2.0 * std::f64::consts::PI).ln() / 2.0,
                     log_det_is / 2.0,
@@ -849,8 +1056,10 @@ impl GeneralizedFilter {
                     Some(b) => b * (1.0 - 1.0 / ns as f64) + &dl_dbb / ns as f64,
                     None => &dl_dbb + DMatrix::identity(nq, nq) * 32.0,
                 };
-                let cb =
-                    regularised_inverse(&(&b + DMatrix::from_diagonal(&b.diagonal()) * tau.exp()));
+                let cb = spm_inv(
+                    &(&b + DMatrix::from_diagonal(&b.diagonal()) * tau.exp()),
+                    &mut lu,
+                );
                 curvature = Some(b);
                 let dl_db = &cb * dl_db;
                 let dh_db = &cb * dh_db;
@@ -989,6 +1198,33 @@ impl GeneralizedFilter {
     }
 }
 
+/// `Aᵀ B` for a dense `A` and a `B` with few non-zero entries (the errors'
+/// derivatives with respect to the data and prior causes): only `B`'s
+/// non-zero entries are visited.
+fn sparse_tr_mul(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let (rows, cols) = (a.ncols(), b.ncols());
+    let n = b.nrows();
+    let mut out = DMatrix::zeros(rows, cols);
+    let (av, bv, ov) = (a.as_slice(), b.as_slice(), out.as_mut_slice());
+    const CHUNK: usize = 8;
+    for (c, column) in bv.chunks_exact(n.max(1)).enumerate() {
+        let o = &mut ov[c * rows..(c + 1) * rows];
+        for (start, chunk) in (0..).step_by(CHUNK).zip(column.chunks(CHUNK)) {
+            // A branch-free test of the whole chunk first: most are zero.
+            if chunk.iter().fold(false, |any, &v| any | (v != 0.0)) {
+                for (r, &v) in (start..).zip(chunk) {
+                    if v != 0.0 {
+                        for (i, oi) in o.iter_mut().enumerate() {
+                            *oi += av[i * n + r] * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Bayesian averaging of per-sample modes `bₜ` with covariances `Σₜ`:
 /// `Q = Σₜ Σₜ⁻¹`, `E = Q⁻¹ Σₜ Σₜ⁻¹ bₜ`, `C = (Q + (1 − N) P)⁻¹` (`P` the
 /// prior precision), with SPM's `spm_inv` throughout.
@@ -1000,14 +1236,15 @@ fn average(
     let k = prior_precision.nrows();
     let mut q = DMatrix::zeros(k, k);
     let mut e = DVector::zeros(k);
+    let mut lu = Lu::default();
     for (b, c) in modes.iter().zip(covariances) {
-        let p = regularised_inverse(c);
+        let p = spm_inv(c, &mut lu);
         e += &p * b;
         q += p;
     }
-    let mean = regularised_inverse(&q) * e;
+    let mean = spm_inv(&q, &mut lu) * e;
     let samples = modes.len() as f64;
-    let cov = regularised_inverse(&(&q + prior_precision * (1.0 - samples)));
+    let cov = spm_inv(&(&q + prior_precision * (1.0 - samples)), &mut lu);
     if let Some(i) = mean.iter().position(|v| !v.is_finite()) {
         return Err(GcError::Diverged {
             step: modes.len(),
@@ -1179,6 +1416,36 @@ mod tests {
         assert_eq!(p.view((0, 0), (12, 12)).into_owned(), causal);
         assert_eq!(p.view((12, 12), (4, 4)).into_owned(), states);
         assert!(p.view((0, 12), (12, 4)).iter().all(|&v| v == 0.0));
+        // Applied without forming it.
+        let x = DMatrix::from_fn(16, 3, |i, j| ((i * 3 + j) as f64 * 0.37).sin());
+        let gap = (lap.kron_diag_mul(w.as_slice(), &x) - &p * &x).amax();
+        assert!(gap < 1e-12, "{gap:e}");
+    }
+
+    #[test]
+    fn log_det_of_the_precision_is_spm_logdet_s() {
+        // ½ ln|Π̃| over the channels in F, per sample: the closed form (orders
+        // coupled, n = 4) and spm_logdet's diagonal branch (n = 2, R diagonal).
+        for orders in [4, 2] {
+            let s = LapSettings {
+                state_orders: orders,
+                cause_orders: 2,
+                ..settings()
+            };
+            let lap = GeneralizedFilter::new(model(false, false), s).unwrap();
+            let (y, eta) = data(6);
+            let r = lap.run(&y, &eta).unwrap();
+            let w = lap.fixed_log_precision.map(f64::exp);
+            let full = lap.kron_diag(&w);
+            let je: Vec<usize> = (0..full.nrows()).filter(|&i| lap.error_in_f[i]).collect();
+            let sub = DMatrix::from_fn(je.len(), je.len(), |i, j| full[(je[i], je[j])]);
+            let expected = 6.0 * spm_log_determinant(&sub) / 2.0;
+            let got = r.free_energy_terms[0].log_precision;
+            assert!(
+                (got - expected).abs() <= 1e-10 * expected.abs().max(1.0),
+                "n = {orders}: {got} vs {expected}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod nonlinear;
 pub mod precision;
 pub mod shift;
 pub mod simulate;
+mod small;
 pub mod systems;
 
 pub use error::GcError;

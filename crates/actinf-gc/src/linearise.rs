@@ -26,6 +26,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
+use crate::small::{gemm, gemm_slices, Lu};
 use crate::GcError;
 
 /// One local-linearisation step of the flow `dx/dt = f(x)` with Jacobian
@@ -171,8 +172,7 @@ pub fn forced_linearisation_step(
             shift[(k, k - 1)] = 1.0;
         }
     }
-    let top_right = expm_block_upper(j, &g, &shift)?;
-    let du = DVector::from_fn(m, |i, _| top_right[(i, 0)] * scale);
+    let du = expm_block_upper(j, &g, &shift)? * scale;
     if let Some((index, &value)) = du.iter().enumerate().find(|(_, x)| !x.is_finite()) {
         return Err(GcError::Value {
             what: "local-linearisation step Δu".into(),
@@ -263,53 +263,91 @@ pub fn phi_functions(j: &DMatrix<f64>, p: usize) -> Result<Vec<DMatrix<f64>>, Gc
     Ok(phi)
 }
 
-/// A block upper triangular matrix `[[A, B], [0, C]]`.
+/// A block upper triangular matrix `[[A, B], [0, C]]`, its top block row
+/// `[A B]` held as one column-major `m × (m + p)` matrix (so that `A` is
+/// its first `m²` entries and `B` the rest).
 #[derive(Clone)]
 struct Upper {
-    a: DMatrix<f64>,
-    b: DMatrix<f64>,
+    m: usize,
+    top: DMatrix<f64>,
     c: DMatrix<f64>,
 }
 
 impl Upper {
-    fn identity(m: usize, p: usize) -> Self {
+    fn zeros(m: usize, p: usize) -> Self {
         Self {
-            a: DMatrix::identity(m, m),
-            b: DMatrix::zeros(m, p),
-            c: DMatrix::identity(p, p),
+            m,
+            top: DMatrix::zeros(m, m + p),
+            c: DMatrix::zeros(p, p),
         }
     }
 
-    fn mul(&self, o: &Self) -> Self {
-        let mut b = &self.a * &o.b;
-        b.gemm(1.0, &self.b, &o.c, 1.0);
-        Self {
-            a: &self.a * &o.a,
-            b,
-            c: &self.c * &o.c,
+    /// `self = x y`, into the existing storage: `[A B] = A_x [A_y B_y] +
+    /// [0, B_x C_y]`, `C = C_x C_y`.
+    fn mul_into(&mut self, x: &Self, y: &Self) {
+        let m = self.m;
+        let p = self.c.nrows();
+        let mm = m * m;
+        gemm_slices(
+            self.top.as_mut_slice(),
+            1.0,
+            &x.top.as_slice()[..mm],
+            y.top.as_slice(),
+            0.0,
+            (m, m, m + p),
+        );
+        gemm_slices(
+            &mut self.top.as_mut_slice()[mm..],
+            1.0,
+            &x.top.as_slice()[mm..],
+            y.c.as_slice(),
+            1.0,
+            (m, p, p),
+        );
+        gemm(&mut self.c, 1.0, &x.c, &y.c, 0.0);
+    }
+
+    /// `self = k x`.
+    fn set_scaled(&mut self, x: &Self, k: f64) {
+        for (s, &v) in self.top.as_mut_slice().iter_mut().zip(x.top.as_slice()) {
+            *s = v * k;
+        }
+        for (s, &v) in self.c.as_mut_slice().iter_mut().zip(x.c.as_slice()) {
+            *s = v * k;
         }
     }
 
-    fn scale(&self, x: f64) -> Self {
-        Self {
-            a: &self.a * x,
-            b: &self.b * x,
-            c: &self.c * x,
+    /// `self += k x`.
+    fn add_scaled(&mut self, x: &Self, k: f64) {
+        for (s, &v) in self.top.as_mut_slice().iter_mut().zip(x.top.as_slice()) {
+            *s += v * k;
+        }
+        for (s, &v) in self.c.as_mut_slice().iter_mut().zip(x.c.as_slice()) {
+            *s += v * k;
         }
     }
 
-    fn add(mut self, o: &Self, x: f64) -> Self {
-        self.a += &o.a * x;
-        self.b += &o.b * x;
-        self.c += &o.c * x;
-        self
+    /// `self += k I`.
+    fn add_identity(&mut self, k: f64) {
+        for i in 0..self.m {
+            self.top[(i, i)] += k;
+        }
+        for i in 0..self.c.nrows() {
+            self.c[(i, i)] += k;
+        }
     }
 
     fn one_norm(&self) -> f64 {
-        let left = one_norm(&self.a);
-        let right = (0..self.b.ncols())
+        let m = self.m;
+        let left = self
+            .top
+            .columns(0, m)
+            .column_iter()
+            .map(|c| c.iter().map(|x| x.abs()).sum::<f64>())
+            .fold(0.0, f64::max);
+        let right = (0..self.c.ncols())
             .map(|k| {
-                self.b.column(k).iter().map(|x| x.abs()).sum::<f64>()
+                self.top.column(m + k).iter().map(|x| x.abs()).sum::<f64>()
                     + self.c.column(k).iter().map(|x| x.abs()).sum::<f64>()
             })
             .fold(0.0, f64::max);
@@ -317,20 +355,89 @@ impl Upper {
     }
 }
 
-/// The top-right block of `exp([[J, G], [0, S]])`: [`expm`]'s algorithm
-/// (same Padé degrees and scaling) on the blocks, whose products keep the
-/// block upper triangular form — fewer operations than on the whole matrix.
+/// The first column of the top-right block of `exp([[J, G], [0, S]])`:
+/// [`expm`]'s algorithm (same Padé degrees) on the blocks, whose products
+/// keep the block upper triangular form — fewer operations than on the
+/// whole matrix — with the same scaling. The work matrices are kept between
+/// calls on a thread, and the last two squarings form only what the
+/// returned column needs.
 fn expm_block_upper(
     j: &DMatrix<f64>,
     g: &DMatrix<f64>,
     s: &DMatrix<f64>,
-) -> Result<DMatrix<f64>, GcError> {
+) -> Result<DVector<f64>, GcError> {
     let (m, p) = (j.nrows(), s.nrows());
-    let x = Upper {
-        a: j.clone(),
-        b: g.clone(),
-        c: s.clone(),
-    };
+    EXPM_WORK.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let work = match cell.as_mut() {
+            Some(w) if w.x.m == m && w.x.c.nrows() == p => w,
+            _ => cell.insert(ExpmWork::new(m, p)),
+        };
+        expm_block_upper_in(j, g, s, work)
+    })
+}
+
+/// The work matrices of [`expm_block_upper`], kept between calls on a
+/// thread (the sample loop calls it with the same sizes every step).
+struct ExpmWork {
+    x: Upper,
+    x2: Upper,
+    x4: Upper,
+    x6: Upper,
+    t1: Upper,
+    t2: Upper,
+    u: Upper,
+    v: Upper,
+    lu_a: Lu,
+    lu_c: Lu,
+}
+
+impl ExpmWork {
+    fn new(m: usize, p: usize) -> Self {
+        let z = || Upper::zeros(m, p);
+        Self {
+            x: z(),
+            x2: z(),
+            x4: z(),
+            x6: z(),
+            t1: z(),
+            t2: z(),
+            u: z(),
+            v: z(),
+            lu_a: Lu::default(),
+            lu_c: Lu::default(),
+        }
+    }
+}
+
+thread_local! {
+    static EXPM_WORK: std::cell::RefCell<Option<ExpmWork>> = const { std::cell::RefCell::new(None) };
+}
+
+/// [`expm_block_upper`] in the given work matrices (every one is
+/// overwritten before it is read).
+fn expm_block_upper_in(
+    j: &DMatrix<f64>,
+    g: &DMatrix<f64>,
+    s: &DMatrix<f64>,
+    work: &mut ExpmWork,
+) -> Result<DVector<f64>, GcError> {
+    let (m, p) = (j.nrows(), s.nrows());
+    let ExpmWork {
+        x,
+        x2,
+        x4,
+        x6,
+        t1,
+        t2,
+        u,
+        v,
+        lu_a,
+        lu_c,
+    } = work;
+    x.top.columns_mut(0, m).copy_from(j);
+    x.top.columns_mut(m, p).copy_from(g);
+    x.c.copy_from(s);
     let norm = x.one_norm();
     if !norm.is_finite() {
         return Err(GcError::Value {
@@ -352,69 +459,123 @@ fn expm_block_upper(
             (13, s)
         }
     };
-    let x = if squarings > 0 {
-        x.scale(2f64.powi(-squarings))
-    } else {
-        x
-    };
+    if squarings > 0 {
+        let k = 2f64.powi(-squarings);
+        x.top.apply(|v| *v *= k);
+        x.c.apply(|v| *v *= k);
+    }
     let b = pade_coefficients(degree);
-    let ident = Upper::identity(m, p);
-    let x2 = x.mul(&x);
-    let (u, v) = if degree < 13 {
-        let mut odd = ident.scale(b[1]);
-        let mut even = ident.scale(b[0]);
-        let mut power = ident.clone();
-        for k in (2..=degree).step_by(2) {
-            power = power.mul(&x2);
-            even = even.add(&power, b[k]);
-            odd = odd.add(&power, b[k + 1]);
+    x2.mul_into(x, x);
+    if degree < 13 {
+        // odd in t1, even in v, the powers of x² in u.
+        for w in [&mut *t1, &mut *v] {
+            w.top.fill(0.0);
+            w.c.fill(0.0);
         }
-        (x.mul(&odd), even)
+        t1.add_identity(b[1]);
+        v.add_identity(b[0]);
+        for k in (2..=degree).step_by(2) {
+            if k == 2 {
+                u.clone_from(x2);
+            } else {
+                t2.mul_into(u, x2);
+                std::mem::swap(u, t2);
+            }
+            v.add_scaled(u, b[k]);
+            t1.add_scaled(u, b[k + 1]);
+        }
+        u.mul_into(x, t1);
     } else {
-        let x4 = x2.mul(&x2);
-        let x6 = x4.mul(&x2);
-        let inner_u = x6.scale(b[13]).add(&x4, b[11]).add(&x2, b[9]);
-        let u = x.mul(
-            &x6.mul(&inner_u)
-                .add(&x6, b[7])
-                .add(&x4, b[5])
-                .add(&x2, b[3])
-                .add(&ident, b[1]),
-        );
-        let inner_v = x6.scale(b[12]).add(&x4, b[10]).add(&x2, b[8]);
-        let v = x6
-            .mul(&inner_v)
-            .add(&x6, b[6])
-            .add(&x4, b[4])
-            .add(&x2, b[2])
-            .add(&ident, b[0]);
-        (u, v)
-    };
-    // r = (V − U)⁻¹ (V + U), block by block.
-    let num = v.clone().add(&u, 1.0);
-    let den = v.add(&u, -1.0);
+        x4.mul_into(x2, x2);
+        x6.mul_into(x4, x2);
+        t1.set_scaled(x6, b[13]);
+        t1.add_scaled(x4, b[11]);
+        t1.add_scaled(x2, b[9]);
+        t2.mul_into(x6, t1);
+        t2.add_scaled(x6, b[7]);
+        t2.add_scaled(x4, b[5]);
+        t2.add_scaled(x2, b[3]);
+        t2.add_identity(b[1]);
+        u.mul_into(x, t2);
+        t1.set_scaled(x6, b[12]);
+        t1.add_scaled(x4, b[10]);
+        t1.add_scaled(x2, b[8]);
+        v.mul_into(x6, t1);
+        v.add_scaled(x6, b[6]);
+        v.add_scaled(x4, b[4]);
+        v.add_scaled(x2, b[2]);
+        v.add_identity(b[0]);
+    }
+    // r = (V − U)⁻¹ (V + U), block by block: num in t1, den in t2.
+    t1.clone_from(v);
+    t1.add_scaled(u, 1.0);
+    t2.clone_from(v);
+    t2.add_scaled(u, -1.0);
     let singular = || GcError::Value {
         what: "Padé denominator of exp(A)".into(),
         index: 0,
         value: norm,
         expected: "a non-singular denominator (‖A‖₁ given as value)".into(),
     };
-    let lu_a = den.a.clone().lu();
-    let lu_c = den.c.clone().lu();
-    let rc = lu_c.solve(&num.c).ok_or_else(singular)?;
-    let ra = lu_a.solve(&num.a).ok_or_else(singular)?;
-    let mut rhs = num.b.clone();
-    rhs.gemm(-1.0, &den.b, &rc, 1.0);
-    let rb = lu_a.solve(&rhs).ok_or_else(singular)?;
-    let mut r = Upper {
-        a: ra,
-        b: rb,
-        c: rc,
-    };
-    for _ in 0..squarings {
-        r = r.mul(&r);
+    let mm = m * m;
+    lu_a.factor(&t2.top.as_slice()[..mm], m);
+    lu_c.factor(t2.c.as_slice(), p);
+    if lu_a.is_singular() || lu_c.is_singular() {
+        return Err(singular());
     }
-    if let Some((index, &value)) = r.b.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+    // r (in t1): C = den_C⁻¹ num_C, then [A B] = den_A⁻¹ [num_A, num_B − den_B C].
+    lu_c.solve_in_place(t1.c.as_mut_slice());
+    gemm_slices(
+        &mut t1.top.as_mut_slice()[mm..],
+        -1.0,
+        &t2.top.as_slice()[mm..],
+        t1.c.as_slice(),
+        1.0,
+        (m, p, p),
+    );
+    lu_a.solve_in_place(t1.top.as_mut_slice());
+    let (mut r, mut next) = (t1, t2);
+    for _ in 2..squarings {
+        next.mul_into(r, r);
+        std::mem::swap(&mut r, &mut next);
+    }
+    // The first column of B after the squarings: the last gives
+    // A B[:, 0] + B C[:, 0], and its A (the square of the one before) is
+    // needed only on that vector, so the one before forms only B and C.
+    let column = match squarings {
+        0 => r.top.column(m).into_owned(),
+        1 => {
+            let mut col = r.top.columns(0, m) * r.top.column(m);
+            col.gemv(1.0, &r.top.columns(m, p), &r.c.column(0), 1.0);
+            col
+        }
+        _ => {
+            // next = r² but for its A block.
+            gemm_slices(
+                &mut next.top.as_mut_slice()[mm..],
+                1.0,
+                &r.top.as_slice()[..mm],
+                &r.top.as_slice()[mm..],
+                0.0,
+                (m, m, p),
+            );
+            gemm_slices(
+                &mut next.top.as_mut_slice()[mm..],
+                1.0,
+                &r.top.as_slice()[mm..],
+                r.c.as_slice(),
+                1.0,
+                (m, p, p),
+            );
+            gemm(&mut next.c, 1.0, &r.c, &r.c, 0.0);
+            let a = r.top.columns(0, m);
+            let ab = a * (a * next.top.column(m));
+            let mut col = ab;
+            col.gemv(1.0, &next.top.columns(m, p), &next.c.column(0), 1.0);
+            col
+        }
+    };
+    if let Some((index, &value)) = column.iter().enumerate().find(|(_, x)| !x.is_finite()) {
         return Err(GcError::Value {
             what: "exp(A) (column-major)".into(),
             index,
@@ -422,7 +583,7 @@ fn expm_block_upper(
             expected: "a finite result (exp(A) overflows)".into(),
         });
     }
-    Ok(r.b)
+    Ok(column)
 }
 
 /// Higham (2005), table 2.3: θ_m for m = 3, 5, 7, 9, 13.

@@ -38,6 +38,7 @@ fn settings_of(run: &Value) -> DemSettings {
         iterations: e["nE"].as_u64().unwrap() as usize,
         m_iterations: e["nM"].as_u64().unwrap() as usize,
         linear: e["linear"].as_u64().unwrap() == 1,
+        static_iterations: 1,
     }
 }
 

@@ -465,36 +465,57 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
             "at least two levels (the last holds the prior causes)",
         ));
     }
-    let nd = e
-        .get("nD")
-        .map(|v| count(v, "model.E.nD"))
-        .transpose()?
-        .unwrap_or(1);
-    if nd != 1 {
+    // SPM's defaults (spm_DEM_M_set) depend on whether there are hidden states.
+    let mut nx = 0;
+    for (i, l) in levels_json[..levels_json.len() - 1].iter().enumerate() {
+        nx += count(
+            field(l, "n", &format!("model.levels[{i}]."))?,
+            &format!("model.levels[{i}].n"),
+        )?;
+    }
+    let dynamic = nx > 0;
+    let setting = |name: &str, default: usize| -> Result<usize, DemError> {
+        e.get(name)
+            .map(|v| count(v, &format!("model.E.{name}")))
+            .transpose()
+            .map(|v| v.unwrap_or(default))
+    };
+    let nd = setting("nD", if dynamic { 1 } else { 8 })?;
+    if dynamic && nd != 1 {
         return Err(DemError::Field {
             field: "model.E.nD".into(),
-            reason: format!("only nD = 1 (one D-step per sample) is supported, got {nd}"),
+            reason: format!("a dynamic model takes one D-step per sample here (nD = 1), got {nd}"),
         });
     }
-    let linear = e
-        .get("linear")
-        .map(|v| count(v, "model.E.linear"))
-        .transpose()?
-        .unwrap_or(0);
+    let linear = setting("linear", 0)?;
+    let (n_default, d_default) = if dynamic { (6, 2) } else { (0, 0) };
+    let n_orders = setting("n", n_default)? + 1;
     let settings = DemSettings {
-        state_orders: count(field(e, "n", "model.E.")?, "model.E.n")? + 1,
-        cause_orders: count(field(e, "d", "model.E.")?, "model.E.d")? + 1,
-        iterations: e
-            .get("nE")
-            .map(|v| count(v, "model.E.nE"))
-            .transpose()?
-            .unwrap_or(8),
-        m_iterations: e
-            .get("nM")
-            .map(|v| count(v, "model.E.nM"))
-            .transpose()?
-            .unwrap_or(8),
+        state_orders: n_orders,
+        cause_orders: (setting("d", d_default)? + 1).min(n_orders),
+        iterations: setting("nE", 8)?,
+        m_iterations: setting("nM", 8)?,
         linear: linear == 1,
+        static_iterations: nd.max(1),
+    };
+    // SPM's smoothness: E.s (default 1/2, or 0 for a static model), and
+    // spm_DEM_R's rule that s = 0 means exp(−8).
+    let smoothness = |v: Option<&Value>, at: &str| -> Result<f64, DemError> {
+        let s = match v {
+            Some(v) => number(v, at)?,
+            None => match e.get("s") {
+                Some(v) => number(v, "model.E.s")?,
+                None if dynamic => 0.5,
+                None => 0.0,
+            },
+        };
+        if s < 0.0 || !s.is_finite() {
+            return Err(DemError::Field {
+                field: at.to_string(),
+                reason: format!("a smoothness must be finite and ≥ 0, got {s}"),
+            });
+        }
+        Ok(if s == 0.0 { (-8f64).exp() } else { s })
     };
     let method = e.get("method");
     // SPM's defaults: method.h = method.g = 1, method.x = method.v = 0.
@@ -520,7 +541,7 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
             .map(|v| count(v, "model.E.nN"))
             .transpose()?
             .unwrap_or(8),
-        smoothness: Some(number(field(e, "s", "model.E.")?, "model.E.s")?),
+        smoothness: Some(smoothness(None, "model.E.s")?),
         precision_gradients: flag("h", true)? || flag("g", true)?,
         regularisation: e
             .get("v")
@@ -593,12 +614,7 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
             }
             None => DMatrix::zeros(states, states),
         };
-        let s = |key: &str| -> Result<f64, DemError> {
-            match l.get(key) {
-                Some(v) => number(v, &name(key)),
-                None => number(field(e, "s", "model.E.")?, "model.E.s"),
-            }
-        };
+        let s = |key: &str| smoothness(l.get(key), &name(key));
         levels.push(Level {
             functions: Arc::new(functions),
             outputs,
@@ -638,10 +654,7 @@ pub fn read_dem_run(run: &Value, derivatives: Derivatives) -> Result<DemRun, Dem
             q.len(),
         )?,
         components: q,
-        smoothness: match top_json.get("sv") {
-            Some(v) => number(v, &format!("{at}sv"))?,
-            None => number(field(e, "s", "model.E.")?, "model.E.s")?,
-        },
+        smoothness: smoothness(top_json.get("sv"), &format!("{at}sv"))?,
     };
     let model = HierarchicalModel { levels, top };
     model.validate().map_err(DemError::Model)?;

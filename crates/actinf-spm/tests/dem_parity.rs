@@ -109,7 +109,9 @@ fn spm_dem_runs_reproduce() {
 /// three-level hierarchy (hidden causes between two dynamic levels, a learned
 /// coupling and output log-precision; and again with SPM's linear scheme and
 /// the coupling alone) and a nonlinear observer (`tanh`, a product, `n = 5`,
-/// `d = 1`, `s = 1`, a learned stiffness and state log-precision).
+/// `d = 1`, `s = 1`, a learned stiffness and state log-precision) and a
+/// static model (no hidden states: up to `nD = 8` D-step iterations per
+/// sample, a learned loading and output log-precision).
 #[test]
 fn models_never_seen_reproduce_spm() {
     let path =
