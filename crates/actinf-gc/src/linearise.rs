@@ -439,26 +439,7 @@ fn expm_block_upper_in(
     x.top.columns_mut(m, p).copy_from(g);
     x.c.copy_from(s);
     let norm = x.one_norm();
-    if !norm.is_finite() {
-        return Err(GcError::Value {
-            what: "1-norm of A in exp(A)".into(),
-            index: 0,
-            value: norm,
-            expected: "a finite norm".into(),
-        });
-    }
-    let (degree, squarings) = match THETA[..4].iter().find(|(_, theta)| norm <= *theta) {
-        Some(&(d, _)) => (d, 0),
-        None => {
-            let ratio = norm / THETA[4].1;
-            let s = if ratio > 1.0 {
-                ratio.log2().ceil() as i32
-            } else {
-                0
-            };
-            (13, s)
-        }
-    };
+    let (degree, squarings) = pade_degree_and_squarings(norm)?;
     if squarings > 0 {
         let k = 2f64.powi(-squarings);
         x.top.apply(|v| *v *= k);
@@ -595,6 +576,33 @@ const THETA: [(usize, f64); 5] = [
     (13, 5.371_920_351_148_152e0),
 ];
 
+/// The Padé degree and the number of squarings for a matrix of 1-norm
+/// `norm` (Higham 2005, "The scaling and squaring method for the matrix
+/// exponential revisited", Table 2.3: the smallest degree whose θ bounds
+/// the norm, else degree 13 after `⌈log₂(norm/θ₁₃)⌉` halvings).
+fn pade_degree_and_squarings(norm: f64) -> Result<(usize, i32), GcError> {
+    if !norm.is_finite() {
+        return Err(GcError::Value {
+            what: "1-norm of A in exp(A)".into(),
+            index: 0,
+            value: norm,
+            expected: "a finite norm".into(),
+        });
+    }
+    Ok(match THETA[..4].iter().find(|(_, theta)| norm <= *theta) {
+        Some(&(degree, _)) => (degree, 0),
+        None => {
+            let ratio = norm / THETA[4].1;
+            let s = if ratio > 1.0 {
+                ratio.log2().ceil() as i32
+            } else {
+                0
+            };
+            (13, s)
+        }
+    })
+}
+
 /// The matrix exponential `exp(A) = Σ_k A^k/k!` of a square matrix, by
 /// scaling and squaring with a diagonal Padé approximant (Higham 2005, "The
 /// scaling and squaring method for the matrix exponential revisited", SIAM J
@@ -627,26 +635,7 @@ pub fn expm(a: &DMatrix<f64>) -> Result<DMatrix<f64>, GcError> {
         return Ok(DMatrix::zeros(0, 0));
     }
     let norm = one_norm(a);
-    if !norm.is_finite() {
-        return Err(GcError::Value {
-            what: "1-norm of A in exp(A)".into(),
-            index: 0,
-            value: norm,
-            expected: "a finite norm".into(),
-        });
-    }
-    let (m, squarings) = match THETA[..4].iter().find(|(_, theta)| norm <= *theta) {
-        Some(&(m, _)) => (m, 0),
-        None => {
-            let ratio = norm / THETA[4].1;
-            let s = if ratio > 1.0 {
-                ratio.log2().ceil() as i32
-            } else {
-                0
-            };
-            (13, s)
-        }
-    };
+    let (m, squarings) = pade_degree_and_squarings(norm)?;
     let scaled;
     let a = if squarings > 0 {
         scaled = a * 2f64.powi(-squarings);
