@@ -379,9 +379,16 @@ fn precision(v: &Value, at: &str, size: usize) -> Result<DMatrix<f64>, DemError>
     Ok(m)
 }
 
+/// SPM's `Q`/`R`: a list of precision components, or one component given
+/// as a matrix (a list of rows of numbers) or a number.
 fn components(v: Option<&Value>, at: &str, size: usize) -> Result<Vec<DMatrix<f64>>, DemError> {
+    let is_row = |r: &Value| r.as_array().is_some_and(|r| r.iter().all(Value::is_number));
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Number(_)) => Ok(vec![precision(v.unwrap(), at, size)?]),
+        Some(Value::Array(items)) if !items.is_empty() && items.iter().all(is_row) => {
+            Ok(vec![precision(v.unwrap(), at, size)?])
+        }
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
@@ -975,6 +982,19 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("model.levels[1].V"), "{err}");
+    }
+
+    #[test]
+    fn one_precision_component_may_be_given_as_a_matrix() {
+        let mut doc = small_run();
+        doc["model"]["levels"][0]["Q"] = json!([[1]]);
+        doc["model"]["levels"][0]["hE"] = json!(0);
+        doc["model"]["levels"][0]["hC"] = json!(1);
+        let run = read_dem_run(&doc, Derivatives::Spm).unwrap();
+        assert_eq!(run.model.levels[0].output_components.len(), 1);
+        doc["model"]["levels"][0]["Q"] = json!([[[1]]]);
+        let run = read_dem_run(&doc, Derivatives::Spm).unwrap();
+        assert_eq!(run.model.levels[0].output_components.len(), 1);
     }
 
     #[test]
