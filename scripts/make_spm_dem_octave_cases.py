@@ -1,4 +1,4 @@
-"""Puts the DEM runs of spm_dem_octave_cases.m (spm_dem_octave_cases_raw.json,
+"""Puts the DEM runs of spm_dem_octave_cases.m (spm_dem_octave_cases_raw*.json,
 written by Octave's jsonencode) in the fixture format of
 ../shared/fixtures/spm12/dem_*.json: matrices as lists of rows (Octave writes
 a one-row matrix as a flat list and a scalar as a number), `qP.P` as the
@@ -10,10 +10,19 @@ import json
 import os
 
 here = os.path.dirname(os.path.abspath(__file__))
-with open(os.path.join(here, "spm_dem_octave_cases_raw.json")) as f:
-    raw = json.load(f)
-if isinstance(raw, dict):
-    raw = [raw]
+import glob
+
+# Every raw file (a whole run, or single cases run with `only`), later files
+# replacing earlier runs of the same case.
+raw, order = {}, []
+for path in sorted(glob.glob(os.path.join(here, "spm_dem_octave_cases_raw*.json"))):
+    with open(path) as f:
+        got = json.load(f)
+    for c in got if isinstance(got, list) else [got]:
+        if c["label"] not in raw:
+            order.append(c["label"])
+        raw[c["label"]] = c
+raw = [raw[label] for label in order]
 
 
 def rows(v):

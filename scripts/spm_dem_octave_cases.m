@@ -11,7 +11,8 @@
 % fcnchk, which Octave lacks, and octave/noplot keeps SPM from drawing):
 %   octave --no-gui --eval "spm='/path/to/spm12'; cd scripts; spm_dem_octave_cases"
 %   python3 scripts/make_spm_dem_octave_cases.py
-% Writes scripts/spm_dem_octave_cases_raw.json (not committed); the Python
+% (`only = [4]; spm_dem_octave_cases` runs case 4 alone.) Writes
+% scripts/spm_dem_octave_cases_raw*.json (not committed); the Python
 % step puts it in the fixture format in
 % crates/actinf-spm/tests/fixtures/dem_octave_cases.json.
 1; % a script file: the helper functions below are defined before use
@@ -69,6 +70,10 @@ rand('seed', 7); randn('seed', 7);
 rand('state', 7); randn('state', 7);
 
 cases = {};
+% `only` (a list of case numbers) runs just those cases; every case's data
+% are still generated, so the random draws are the same either way.
+if ~exist('only', 'var'), only = []; end
+want = @(k) isempty(only) || any(only == k);
 
 % ---- case 1: a three-level hierarchy -------------------------------------
 clear M G
@@ -104,16 +109,34 @@ M(3).Q  = {}; M(3).hE = []; M(3).hC = [];
 DEM.M = M;
 DEM.Y = jsondecode(jsonencode(full(DEM.Y)));
 DEM.U = zeros(1, N);
-cases{end + 1} = run_case('three-level hierarchy', DEM, ...
-    {'P.A*x + P.B*v', '-x/2 + v', ''}, {'P.C*x', 'x', ''});
+if want(1)
+  cases{end + 1} = run_case('three-level hierarchy', DEM, ...
+      {'P.A*x + P.B*v', '-x/2 + v', ''}, {'P.C*x', 'x', ''});
+end
+D1 = DEM;
 
 % ---- case 1b: the same hierarchy, linear scheme, the coupling alone learned
 DEM.M(1).E.linear = 1;
 DEM.M(1).E.nE = 8;
 DEM.M(1).V  = exp(6)*eye(3);
 DEM.M(1).Q  = {}; DEM.M(1).hE = []; DEM.M(1).hC = [];
-cases{end + 1} = run_case('three-level hierarchy, linear, parameter only', DEM, ...
-    {'P.A*x + P.B*v', '-x/2 + v', ''}, {'P.C*x', 'x', ''});
+if want(1)
+  cases{end + 1} = run_case('three-level hierarchy, linear, parameter only', DEM, ...
+      {'P.A*x + P.B*v', '-x/2 + v', ''}, {'P.C*x', 'x', ''});
+end
+
+% ---- case 4: precision components at two levels (SPM orders their priors
+% as every level's hE, then every gE, while the components go level by level)
+DEM = D1;
+DEM.M(1).E.linear = 1;
+DEM.M(1).E.nE = 6;
+DEM.M(1).Q  = {eye(3)}; DEM.M(1).hE = 2; DEM.M(1).hC = 1;
+DEM.M(1).R  = {eye(2)}; DEM.M(1).gE = 4; DEM.M(1).gC = 1;
+DEM.M(2).Q  = {1};      DEM.M(2).hE = 3; DEM.M(2).hC = 1;
+if want(4)
+  cases{end + 1} = run_case('three-level hierarchy, precisions at two levels', DEM, ...
+      {'P.A*x + P.B*v', '-x/2 + v', ''}, {'P.C*x', 'x', ''});
+end
 
 % ---- case 2: a nonlinear model ----------------------------------------------
 clear M G
@@ -142,8 +165,8 @@ M(2).Q  = {}; M(2).hE = []; M(2).hC = [];
 DEM.M = M;
 DEM.Y = jsondecode(jsonencode(full(DEM.Y)));
 DEM.U = 0.5*sin((1:N)/4);
-cases{end + 1} = run_case('nonlinear observer', DEM, ...
-    {'[x(2); -P(1)*x(1) - x(2)/4] + [v; 0]', ''}, {'[tanh(x(1)); x(1).*x(2)/2; x(2)]', ''});
+if want(2), cases{end + 1} = run_case('nonlinear observer', DEM, ...
+    {'[x(2); -P(1)*x(1) - x(2)/4] + [v; 0]', ''}, {'[tanh(x(1)); x(1).*x(2)/2; x(2)]', ''}); end
 
 % ---- case 3: a static model (no hidden states) ----------------------------
 clear M G
@@ -171,9 +194,10 @@ M(2).Q  = {}; M(2).hE = []; M(2).hC = [];
 DEM.M = M;
 DEM.Y = jsondecode(jsonencode(full(DEM.Y)));
 DEM.U = zeros(2, N);
-cases{end + 1} = run_case('static model', DEM, {'', ''}, {'P*v', ''});
+if want(3), cases{end + 1} = run_case('static model', DEM, {'', ''}, {'P*v', ''}); end
 
-fid = fopen(fullfile(here, 'spm_dem_octave_cases_raw.json'), 'w');
+if isempty(only), tag = ''; else, tag = ['_' sprintf('%d', only)]; end
+fid = fopen(fullfile(here, ['spm_dem_octave_cases_raw' tag '.json']), 'w');
 fprintf(fid, '%s', jsonencode(cases));
 fclose(fid);
 

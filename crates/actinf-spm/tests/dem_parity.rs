@@ -108,7 +108,8 @@ fn spm_dem_runs_reproduce() {
 /// `scripts/spm_dem_octave_cases.m` (committed with its output): a
 /// three-level hierarchy (hidden causes between two dynamic levels, a learned
 /// coupling and output log-precision; and again with SPM's linear scheme and
-/// the coupling alone) and a nonlinear observer (`tanh`, a product, `n = 5`,
+/// the coupling alone; and with precision components at two levels, whose
+/// priors SPM orders as every `hE` then every `gE`) and a nonlinear observer (`tanh`, a product, `n = 5`,
 /// `d = 1`, `s = 1`, a learned stiffness and state log-precision) and a
 /// static model (no hidden states: up to `nD = 8` D-step iterations per
 /// sample, a learned loading and output log-precision).
