@@ -650,16 +650,30 @@ impl Dem {
         let mut dp = DMatrix::zeros(size, np);
         dp.view_mut((0, 0), (ne, np)).copy_from(&(-&dgdp));
         dp.view_mut((n * ne, 0), (nx, np)).copy_from(&(-&dfdp));
+        // The products go into vectors reused across orders and parameters
+        // (`gemv` with β = 0 is what `A * x` computes).
+        let (mut cg, mut cf) = (DVector::zeros(ne), DVector::zeros(nx));
+        let (mut tg, mut tf) = (DVector::zeros(ne), DVector::zeros(nx));
         for k in 1..n {
             for p in 0..np {
-                let mut cg = &mixed.dgdxp[p] * &qx[k];
-                let mut cf = &mixed.dfdxp[p] * &qx[k];
+                cg.gemv(1.0, &mixed.dgdxp[p], &qx[k], 0.0);
+                cf.gemv(1.0, &mixed.dfdxp[p], &qx[k], 0.0);
                 if k < d {
-                    cg += &mixed.dgdvp[p] * &qv[k];
-                    cf += &mixed.dfdvp[p] * &qv[k];
+                    tg.gemv(1.0, &mixed.dgdvp[p], &qv[k], 0.0);
+                    tf.gemv(1.0, &mixed.dfdvp[p], &qv[k], 0.0);
+                    cg += &tg;
+                    cf += &tf;
                 }
-                dp.view_mut((k * ne, p), (ne, 1)).copy_from(&(-cg));
-                dp.view_mut((n * ne + k * nx, p), (nx, 1)).copy_from(&(-cf));
+                for (o, &v) in dp.view_mut((k * ne, p), (ne, 1)).iter_mut().zip(cg.iter()) {
+                    *o = -v;
+                }
+                for (o, &v) in dp
+                    .view_mut((n * ne + k * nx, p), (nx, 1))
+                    .iter_mut()
+                    .zip(cf.iter())
+                {
+                    *o = -v;
+                }
             }
         }
         if !jacobians {

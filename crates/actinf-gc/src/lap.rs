@@ -132,7 +132,7 @@ use crate::hierarchical::HierarchicalModel;
 use crate::linearise::expm;
 use crate::precision::temporal_precision;
 use crate::shift::kron;
-use crate::small::{gemm, mul as small_mul, spm_inv, tr_mul, Lu};
+use crate::small::{gemm, gemm_slices, sparse_mul, spm_inv, Lu};
 
 /// Log-precisions at or above this (at the prior) leave the free energy
 /// (`spm_LAP`'s `p.h < 8`).
@@ -645,11 +645,27 @@ impl GeneralizedFilter {
 
     /// `(R ⊗ diag w) X` for a matrix: on `Xᵀ`, each entry of each channel's
     /// `w_a R_a` scales one row of `X` (contiguous in `Xᵀ`) into another.
+    #[cfg(test)]
     fn kron_diag_mul(&self, w: &[f64], x: &DMatrix<f64>) -> DMatrix<f64> {
+        let mut xt = DMatrix::zeros(x.ncols(), x.nrows());
+        let mut ot = DMatrix::zeros(x.ncols(), x.nrows());
+        self.kron_diag_mul_t_into(w, x, &mut xt, &mut ot);
+        ot.transpose()
+    }
+
+    /// `((R ⊗ diag w) X)ᵀ` into `ot` (`cols × rows`), with `xt` a work
+    /// matrix of the same shape that receives `Xᵀ`.
+    fn kron_diag_mul_t_into(
+        &self,
+        w: &[f64],
+        x: &DMatrix<f64>,
+        xt: &mut DMatrix<f64>,
+        ot: &mut DMatrix<f64>,
+    ) {
         let n = self.settings.state_orders;
         let cols = x.ncols();
-        let xt = x.transpose();
-        let mut ot = DMatrix::zeros(cols, x.nrows());
+        x.transpose_to(xt);
+        ot.fill(0.0);
         let (src, dst) = (xt.as_slice(), ot.as_mut_slice());
         for (a, &wa) in w.iter().enumerate() {
             if wa == 0.0 {
@@ -671,7 +687,6 @@ impl GeneralizedFilter {
                 }
             }
         }
-        ot.transpose()
     }
 
     /// `(R ⊗ diag w) x` for a vector ([`Self::kron_diag_apply`]).
@@ -799,6 +814,17 @@ impl GeneralizedFilter {
             expm(&a)?.view((0, 2), (2, 2)).into_owned()
         };
 
+        // Work matrices reused by every sample: J = [ε̃_u, ε̃_θ], Jᵀ, (Π̃J)ᵀ,
+        // Π̃J, the curvature of the states and parameters, and products.
+        let na = nu + np;
+        let mut jac = DMatrix::zeros(size, na);
+        let mut jac_t = DMatrix::zeros(na, size);
+        let mut is_jac_t = DMatrix::zeros(na, size);
+        let mut is_jac = DMatrix::zeros(size, na);
+        let mut dl_daa = DMatrix::zeros(na, na);
+        let mut rows = DMatrix::zeros(size, na);
+        let mut w_up = DMatrix::zeros(size, nu);
+
         for pass_index in 0..passes {
             iterations = pass_index + 1;
             let mut frozen = None;
@@ -911,12 +937,12 @@ impl GeneralizedFilter {
                 }
 
                 // Π̃ ε̃_u, Π̃ ε̃_θ: the transposes of ∂ε̃ᵀΠ̃/∂u, ∂ε̃ᵀΠ̃/∂θ.
-                let mut jac = DMatrix::zeros(size, nu + np);
                 jac.view_mut((0, 0), (size, nu)).copy_from(&err.du);
                 jac.view_mut((0, nu), (size, np)).copy_from(&err.dp);
-                let is_jac = self.kron_diag_mul(w.as_slice(), &jac);
-                let is_du = is_jac.columns(0, nu).into_owned();
-                let is_dp = is_jac.columns(nu, np).into_owned();
+                self.kron_diag_mul_t_into(w.as_slice(), &jac, &mut jac_t, &mut is_jac_t);
+                is_jac_t.transpose_to(&mut is_jac);
+                let is_du = is_jac.columns(0, nu);
+                let is_dp = is_jac.columns(nu, np);
                 let mut u = DVector::zeros(nu);
                 for k in 0..n {
                     u.rows_mut(k * nx, nx).copy_from(&qx[k]);
@@ -933,23 +959,28 @@ impl GeneralizedFilter {
                 }
                 let dl_dh = &de_dh * e / 2.0 - &dd_dh / 2.0 + ph * &eh;
                 let dl_dp = is_dp.tr_mul(e) + pp * &qp;
-                let mut dl_duu = tr_mul(&is_du, &err.du);
-                if has_state_prior {
-                    dl_duu += &self.state_prior;
+                // [ε̃_u, ε̃_θ]ᵀ Π̃ [ε̃_u, ε̃_θ] in one product; the lower-left
+                // block is the transpose of the upper-right one.
+                sparse_mul(&mut dl_daa, &is_jac_t, &jac);
+                for i in 0..nu {
+                    for j in 0..np {
+                        dl_daa[(nu + j, i)] = dl_daa[(i, nu + j)];
+                    }
                 }
-                let dl_dpp = tr_mul(&is_dp, &err.dp) + pp;
+                if has_state_prior {
+                    let mut block = dl_daa.view_mut((0, 0), (nu, nu));
+                    block += &self.state_prior;
+                }
+                {
+                    let mut block = dl_daa.view_mut((nu, nu), (np, np));
+                    block += pp;
+                }
+                let dl_duu = dl_daa.view((0, 0), (nu, nu));
+                let dl_dpp = dl_daa.view((nu, nu), (np, np));
                 let dl_dhh = &ds_dhh / 2.0 + ph;
-                let dl_duy = sparse_tr_mul(&is_du, &err.dy);
-                let dl_duc = sparse_tr_mul(&is_du, &err.dc);
-                let dl_dup = tr_mul(&is_du, &err.dp);
+                let dl_duy = sparse_tr_mul_t(&is_jac_t, nu, &err.dy);
+                let dl_duc = sparse_tr_mul_t(&is_jac_t, nu, &err.dc);
                 let dl_dhp = &de_dh * &err.dp;
-                let mut dl_daa = DMatrix::zeros(nu + np, nu + np);
-                dl_daa.view_mut((0, 0), (nu, nu)).copy_from(&dl_duu);
-                dl_daa.view_mut((0, nu), (nu, np)).copy_from(&dl_dup);
-                dl_daa
-                    .view_mut((nu, 0), (np, nu))
-                    .copy_from(&dl_dup.transpose());
-                dl_daa.view_mut((nu, nu), (np, np)).copy_from(&dl_dpp);
                 let mut dl_dbb = DMatrix::zeros(nq, nq);
                 dl_dbb.view_mut((0, 0), (np, np)).copy_from(&dl_dpp);
                 dl_dbb
@@ -969,7 +1000,7 @@ impl GeneralizedFilter {
                 if nb > 0 && self.settings.precision_gradients {
                     // w_a ⟨J_a, R_a J_a Σ⟩ = Σ over channel a's rows of
                     // (Π̃J Σ) ∘ J.
-                    let mut rows = small_mul(&is_jac, &c_up);
+                    gemm(&mut rows, 1.0, &is_jac, &c_up, 0.0);
                     rows.component_mul_assign(&jac);
                     let t = self.channel_sums(rows.column_sum().as_slice());
                     for j in 0..nb {
@@ -980,10 +1011,13 @@ impl GeneralizedFilter {
                 if np > 0 {
                     let c_uu = c_up.view((0, 0), (nu, nu));
                     let k = c_up.view((nu, 0), (np, nu)) + c_up.view((0, nu), (nu, np)).transpose();
-                    let mut w = small_mul(&is_du, &(c_uu + c_uu.transpose()));
-                    gemm(&mut w, 1.0, &is_dp, &k, 1.0);
+                    let s_uu = c_uu + c_uu.transpose();
+                    let (a_u, a_p) = is_jac.as_slice().split_at(size * nu);
+                    let w_s = w_up.as_mut_slice();
+                    gemm_slices(w_s, 1.0, a_u, s_uu.as_slice(), 0.0, (size, nu, nu));
+                    gemm_slices(w_s, 1.0, a_p, k.as_slice(), 1.0, (size, np, nu));
                     for i in 0..np {
-                        dh_db[i] = err.dup[i].dot(&w) / 2.0;
+                        dh_db[i] = err.dup[i].dot(&w_up) / 2.0;
                     }
                 }
                 let mut dl_db = DVector::zeros(nq);
@@ -1198,14 +1232,15 @@ impl GeneralizedFilter {
     }
 }
 
-/// `Aᵀ B` for a dense `A` and a `B` with few non-zero entries (the errors'
-/// derivatives with respect to the data and prior causes): only `B`'s
-/// non-zero entries are visited.
-fn sparse_tr_mul(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
-    let (rows, cols) = (a.ncols(), b.ncols());
+/// `Aᵀ B` for a dense `A`, given as the first `rows` rows of `at = Aᵀ`,
+/// and a `B` with few non-zero entries (the errors' derivatives with respect
+/// to the data and prior causes): only `B`'s non-zero entries are visited.
+fn sparse_tr_mul_t(at: &DMatrix<f64>, rows: usize, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let cols = b.ncols();
     let n = b.nrows();
+    let ld = at.nrows();
     let mut out = DMatrix::zeros(rows, cols);
-    let (av, bv, ov) = (a.as_slice(), b.as_slice(), out.as_mut_slice());
+    let (av, bv, ov) = (at.as_slice(), b.as_slice(), out.as_mut_slice());
     const CHUNK: usize = 8;
     for (c, column) in bv.chunks_exact(n.max(1)).enumerate() {
         let o = &mut ov[c * rows..(c + 1) * rows];
@@ -1214,8 +1249,8 @@ fn sparse_tr_mul(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
             if chunk.iter().fold(false, |any, &v| any | (v != 0.0)) {
                 for (r, &v) in (start..).zip(chunk) {
                     if v != 0.0 {
-                        for (i, oi) in o.iter_mut().enumerate() {
-                            *oi += av[i * n + r] * v;
+                        for (oi, &ai) in o.iter_mut().zip(&av[r * ld..r * ld + rows]) {
+                            *oi += ai * v;
                         }
                     }
                 }

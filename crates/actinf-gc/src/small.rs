@@ -258,16 +258,53 @@ pub(crate) fn gemm_slices(
     gemm_kernel::<false>(c, alpha, a, b, beta, m, k, n);
 }
 
-/// `A B` by [`gemm`].
-pub(crate) fn mul(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
-    let mut c = DMatrix::zeros(a.nrows(), b.ncols());
-    gemm(&mut c, 1.0, a, b, 0.0);
-    c
+/// `C ← A B` for a `B` with many zero entries: each non-zero `B[r, c]`
+/// adds `B[r, c]` times column `r` of `A` to column `c` of `C`, in order of
+/// `r` — the sums of [`gemm`]'s blocks that accumulate in order, less the
+/// exact zeros.
+pub(crate) fn sparse_mul(c: &mut DMatrix<f64>, a: &DMatrix<f64>, b: &DMatrix<f64>) {
+    let (m, k) = a.shape();
+    assert_eq!(b.nrows(), k, "sparse_mul: inner dimensions");
+    assert_eq!(c.shape(), (m, b.ncols()), "sparse_mul: output shape");
+    if m == 0 || k == 0 {
+        c.fill(0.0);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if fma_available() {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            unsafe { sparse_mul_avx2(c.as_mut_slice(), a.as_slice(), b.as_slice(), m, k) };
+            return;
+        }
+    }
+    sparse_mul_kernel::<false>(c.as_mut_slice(), a.as_slice(), b.as_slice(), m, k);
 }
 
-/// `Aᵀ B` by [`gemm`] on the transposed copy of `A`.
-pub(crate) fn tr_mul(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
-    mul(&a.transpose(), b)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sparse_mul_avx2(c: &mut [f64], a: &[f64], b: &[f64], m: usize, k: usize) {
+    sparse_mul_kernel::<true>(c, a, b, m, k);
+}
+
+#[inline(always)]
+fn sparse_mul_kernel<const FUSED: bool>(c: &mut [f64], a: &[f64], b: &[f64], m: usize, k: usize) {
+    const CHUNK: usize = 8;
+    for (column, o) in b.chunks_exact(k).zip(c.chunks_exact_mut(m)) {
+        o.fill(0.0);
+        for (start, chunk) in (0..).step_by(CHUNK).zip(column.chunks(CHUNK)) {
+            // A branch-free test of the whole chunk first: many are zero.
+            if chunk.iter().fold(false, |any, &v| any | (v != 0.0)) {
+                for (r, &v) in (start..).zip(chunk) {
+                    if v != 0.0 {
+                        for (x, &ar) in o.iter_mut().zip(&a[r * m..(r + 1) * m]) {
+                            *x = multiply_add::<FUSED>(ar, v, *x);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Whether the AVX2+FMA kernel can run on this CPU (detected once).
