@@ -53,14 +53,7 @@ pub fn local_linearisation_step(
     f: &DVector<f64>,
     dt: f64,
 ) -> Result<DVector<f64>, GcError> {
-    let m = j.nrows();
-    if j.ncols() != m {
-        return Err(GcError::Dimension {
-            what: "Jacobian J".into(),
-            expected: "a square matrix".into(),
-            got: format!("{} × {}", j.nrows(), j.ncols()),
-        });
-    }
+    let m = square_order("Jacobian J", j)?;
     if f.len() != m {
         return Err(GcError::Dimension {
             what: "flow f".into(),
@@ -135,14 +128,7 @@ pub fn forced_linearisation_step(
     j: &DMatrix<f64>,
     forcing: &[DVector<f64>],
 ) -> Result<DVector<f64>, GcError> {
-    let m = j.nrows();
-    if j.ncols() != m {
-        return Err(GcError::Dimension {
-            what: "Jacobian J".into(),
-            expected: "a square matrix".into(),
-            got: format!("{} × {}", j.nrows(), j.ncols()),
-        });
-    }
+    let m = square_order("Jacobian J", j)?;
     if let Some(g) = forcing.iter().find(|g| g.len() != m) {
         return Err(GcError::Dimension {
             what: "forcing term".into(),
@@ -200,14 +186,7 @@ pub fn forced_linearisation_step(
 /// [`GcError::Dimension`] for a non-square `J`; [`GcError::Value`] for a
 /// non-finite entry of `J` or of a result (an overflowing exponential).
 pub fn phi_functions(j: &DMatrix<f64>, p: usize) -> Result<Vec<DMatrix<f64>>, GcError> {
-    let m = j.nrows();
-    if j.ncols() != m {
-        return Err(GcError::Dimension {
-            what: "Jacobian J".into(),
-            expected: "a square matrix".into(),
-            got: format!("{} × {}", j.nrows(), j.ncols()),
-        });
-    }
+    let m = square_order("Jacobian J", j)?;
     check_finite("Jacobian J (column-major)", j.as_slice())?;
     let norm = one_norm(j);
     let s = if norm > 0.5 {
@@ -622,14 +601,7 @@ fn pade_degree_and_squarings(norm: f64) -> Result<(usize, i32), GcError> {
 /// denominator is singular (impossible for finite input in exact
 /// arithmetic), or when `exp(A)` overflows.
 pub fn expm(a: &DMatrix<f64>) -> Result<DMatrix<f64>, GcError> {
-    let n = a.nrows();
-    if a.ncols() != n {
-        return Err(GcError::Dimension {
-            what: "matrix A of exp(A)".into(),
-            expected: "a square matrix".into(),
-            got: format!("{} × {}", a.nrows(), a.ncols()),
-        });
-    }
+    let n = square_order("matrix A of exp(A)", a)?;
     check_finite("matrix A of exp(A) (column-major)", a.as_slice())?;
     if n == 0 {
         return Ok(DMatrix::zeros(0, 0));
@@ -703,6 +675,18 @@ fn one_norm(a: &DMatrix<f64>) -> f64 {
     a.column_iter()
         .map(|c| c.iter().map(|x| x.abs()).sum::<f64>())
         .fold(0.0, f64::max)
+}
+
+/// The order of a square matrix, or [`GcError::Dimension`] naming `what`.
+fn square_order(what: &str, a: &DMatrix<f64>) -> Result<usize, GcError> {
+    if a.ncols() != a.nrows() {
+        return Err(GcError::Dimension {
+            what: what.into(),
+            expected: "a square matrix".into(),
+            got: format!("{} × {}", a.nrows(), a.ncols()),
+        });
+    }
+    Ok(a.nrows())
 }
 
 fn check_finite(what: &str, values: &[f64]) -> Result<(), GcError> {
