@@ -58,6 +58,14 @@ fn bench(c: &mut Criterion) {
         one.install(|| b.iter(|| front.texture(&scene.image).unwrap()))
     });
     let (_, scorers) = front.scorers(&scene.image, &query).unwrap();
+    let (working, side) = {
+        let (w, s) = front.texture_pipeline().working_image();
+        (w.to_vec(), s)
+    };
+    let colours = exemplar(512, 512);
+    c.bench_function("exemplar backprojection 512x512, 1 core", |b| {
+        b.iter(|| colours.backprojection(&working, side, 32).unwrap())
+    });
     c.bench_function("allocation 1024 patches, 3 scorers, set precisions", |b| {
         b.iter(|| allocate(&scorers, Budget::Total(25_600), &settings.allocation).unwrap())
     });

@@ -49,6 +49,9 @@
 //! reports a budget that no choice of levels can reach. All levels are
 //! multiples of 4, so `B` must be one.
 
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
 use actinf_core::maths::{digamma, ln_gamma};
 use serde::Serialize;
 
@@ -663,6 +666,31 @@ fn elbo_value(
     value
 }
 
+/// A candidate single-level step of the integer allocation: lost
+/// log-probability per token moved, ordered by cost, then patch index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StepCost {
+    cost: f64,
+    patch: usize,
+    to: usize,
+}
+
+impl Eq for StepCost {}
+
+impl PartialOrd for StepCost {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for StepCost {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.cost
+            .total_cmp(&other.cost)
+            .then(self.patch.cmp(&other.patch))
+    }
+}
+
 /// The integer allocation with total exactly `budget` (see the module docs
 /// for the rule).
 pub fn round_to_budget(q: &[[f64; NUM_LEVELS]], expected: &[f64], budget: u64) -> Result<Vec<u32>> {
@@ -699,33 +727,41 @@ pub fn round_to_budget(q: &[[f64; NUM_LEVELS]], expected: &[f64], budget: u64) -
         .collect();
     let total = |idx: &[usize]| idx.iter().map(|&k| LEVELS[k] as i64).sum::<i64>();
     let mut gap = budget as i64 - total(&idx);
-    // (2) cheapest non-overshooting single steps.
+    // (2) cheapest non-overshooting single steps, from a heap of each
+    // patch's next step towards the budget (ties: the lowest patch index).
+    // The gap keeps its sign and only shrinks, so a step too large for it
+    // now never fits later and is dropped.
+    let next_step = |i: usize, k: usize, gap: i64| -> Option<StepCost> {
+        let to = if gap > 0 {
+            (k + 1 < NUM_LEVELS).then_some(k + 1)?
+        } else {
+            k.checked_sub(1)?
+        };
+        let step = (LEVELS[to] as i64 - LEVELS[k] as i64).abs();
+        Some(StepCost {
+            cost: (log_q[i][k] - log_q[i][to]) / step as f64,
+            patch: i,
+            to,
+        })
+    };
+    let mut heap: BinaryHeap<Reverse<StepCost>> = idx
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &k)| next_step(i, k, gap).map(Reverse))
+        .collect();
     while gap != 0 {
-        let mut best: Option<(f64, usize, usize)> = None;
-        for (i, &k) in idx.iter().enumerate() {
-            let to = if gap > 0 {
-                if k + 1 >= NUM_LEVELS {
-                    continue;
-                }
-                k + 1
-            } else {
-                if k == 0 {
-                    continue;
-                }
-                k - 1
-            };
-            let step = (LEVELS[to] as i64 - LEVELS[k] as i64).abs();
-            if step > gap.abs() {
-                continue;
-            }
-            let cost = (log_q[i][k] - log_q[i][to]) / step as f64;
-            if best.is_none_or(|b| cost < b.0) {
-                best = Some((cost, i, to));
-            }
+        let Some(Reverse(StepCost { patch, to, .. })) = heap.pop() else {
+            break;
+        };
+        let change = LEVELS[to] as i64 - LEVELS[idx[patch]] as i64;
+        if change.abs() > gap.abs() {
+            continue;
         }
-        let Some((_, i, to)) = best else { break };
-        gap -= LEVELS[to] as i64 - LEVELS[idx[i]] as i64;
-        idx[i] = to;
+        gap -= change;
+        idx[patch] = to;
+        if let Some(next) = next_step(patch, to, gap) {
+            heap.push(Reverse(next));
+        }
     }
     if gap == 0 {
         return Ok(idx.iter().map(|&k| LEVELS[k]).collect());

@@ -132,6 +132,12 @@ impl FrontEnd {
         &self.settings
     }
 
+    /// The default texture pipeline (its working image is that of the last
+    /// default-mode frame).
+    pub fn texture_pipeline(&self) -> &TexturePipeline {
+        &self.texture
+    }
+
     /// The texture array of `image` in the configured mode.
     pub fn texture(&mut self, image: &RgbImage) -> Result<TextureArray> {
         match self.settings.mode {
@@ -162,7 +168,13 @@ impl FrontEnd {
         ];
         let participatory = match query {
             Query::None => None,
-            Query::Exemplar(e) => Some(e.similarity(&texture)?),
+            Query::Exemplar(e) => Some(match s.mode {
+                TextureMode::Default => {
+                    let (working, side) = self.texture.working_image();
+                    e.backprojection(working, side, s.grid)?
+                }
+                TextureMode::Faithful => e.similarity(&texture)?,
+            }),
             Query::Embeddings { patches, query } => {
                 Some(embedding_similarity(patches, texture.patches(), query)?)
             }

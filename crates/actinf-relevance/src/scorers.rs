@@ -11,6 +11,9 @@
 
 use crate::error::{RelevanceError, Result};
 use crate::image::RgbImage;
+use crate::resize::AreaResizer;
+#[cfg(doc)]
+use crate::texture::TexturePipeline;
 use crate::texture::{min_max_in_place, texture_array, TextureArray, TextureMode, PATCH_PIXELS};
 
 /// ARR-COC's propositional score: `H_i = −Σ_c p_ic ln(p_ic + 1e−10)` with
@@ -106,6 +109,7 @@ const SPREAD_FLOOR: f64 = 1e-3;
 pub struct Exemplar {
     mode: TextureMode,
     descriptor: Vec<f64>,
+    colours: ColourHistogram,
 }
 
 impl Exemplar {
@@ -131,6 +135,11 @@ impl Exemplar {
             .max(crop.height() as f64 * working / image_height as f64);
         let crop_grid = ((side / PATCH_PIXELS as f64).round() as usize).clamp(1, 64);
         let texture = texture_array(crop, crop_grid, mode)?;
+        let colours = ColourHistogram::of_exemplar(
+            crop,
+            working / image_width as f64,
+            working / image_height as f64,
+        )?;
         // Centre-weighted mean: a crop's border is mostly background.
         let g = texture.grid();
         let weights: Vec<f64> = (0..g * g)
@@ -155,7 +164,16 @@ impl Exemplar {
                     / total
             })
             .collect();
-        Ok(Self { mode, descriptor })
+        Ok(Self {
+            mode,
+            descriptor,
+            colours,
+        })
+    }
+
+    /// The exemplar's colour model `p(c | target)`.
+    pub fn colours(&self) -> &ColourHistogram {
+        &self.colours
     }
 
     /// The appearance vector (one value per query channel).
@@ -188,6 +206,138 @@ impl Exemplar {
         let mut s: Vec<f64> = d2.into_iter().map(|d| (-0.5 * d / c).exp()).collect();
         min_max_in_place(&mut s);
         Ok(s)
+    }
+}
+
+/// Bits kept of each 8-bit colour channel in the colour model: 3, so 8
+/// levels per channel and 512 bins of 32×32×32 sRGB values — coarse enough
+/// that resampling and noise keep a colour in its bin, fine enough to tell
+/// red from orange.
+const COLOUR_BITS: u32 = 3;
+/// Bins of the colour model.
+pub const COLOUR_BINS: usize = 1 << (3 * COLOUR_BITS);
+
+/// The colour-model bin of an RGB pixel.
+#[inline]
+fn colour_bin(p: &[u8]) -> usize {
+    let shift = 8 - COLOUR_BITS;
+    (((p[0] >> shift) as usize) << (2 * COLOUR_BITS)
+        | ((p[1] >> shift) as usize) << COLOUR_BITS
+        | (p[2] >> shift) as usize)
+        & (COLOUR_BINS - 1)
+}
+
+/// A normalised colour histogram over [`COLOUR_BINS`] bins of sRGB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColourHistogram {
+    probabilities: Vec<f64>,
+}
+
+impl ColourHistogram {
+    /// The colour model of an exemplar crop, `p(c | target)`: the crop is
+    /// first resampled by `scale_x`×`scale_y` (to the scale at which the
+    /// image's pixels are seen, so colours blend as they do there), and each
+    /// pixel counts `exp(−2ρ²)` (`ρ`: its distance from the crop's centre
+    /// in units of the half-width and half-height), since a crop's border
+    /// is mostly background.
+    pub fn of_exemplar(crop: &RgbImage, scale_x: f64, scale_y: f64) -> Result<Self> {
+        let w = ((crop.width() as f64 * scale_x).round() as usize).max(1);
+        let h = ((crop.height() as f64 * scale_y).round() as usize).max(1);
+        let mut pixels = Vec::new();
+        AreaResizer::new().resize_into(crop, w, h, &mut pixels)?;
+        let mut probabilities = vec![0.0; COLOUR_BINS];
+        let (hw, hh) = (w as f64 / 2.0, h as f64 / 2.0);
+        for (i, p) in pixels.chunks_exact(3).enumerate() {
+            let dy = ((i / w) as f64 + 0.5 - hh) / hh;
+            let dx = ((i % w) as f64 + 0.5 - hw) / hw;
+            probabilities[colour_bin(p)] += (-2.0 * (dy * dy + dx * dx)).exp();
+        }
+        let total: f64 = probabilities.iter().sum();
+        probabilities.iter_mut().for_each(|p| *p /= total);
+        Ok(Self { probabilities })
+    }
+
+    /// The probability of each bin.
+    pub fn probabilities(&self) -> &[f64] {
+        &self.probabilities
+    }
+}
+
+impl Exemplar {
+    /// Participatory score by colour backprojection (Swain & Ballard 1991,
+    /// "Color indexing", IJCV 7: 11–32), read as Bayes' rule: a pixel of
+    /// colour `c` raises the odds that it belongs to the target by the
+    /// likelihood ratio `p(c | target) / p(c)`, with `p(c | target)` the
+    /// exemplar's [`ColourHistogram`] and `p(c)` the histogram of the whole
+    /// image; a patch scores the mean ratio over its pixels,
+    /// `s_i = (1/|P_i|) Σ_{x∈P_i} p(c_x | target) / p(c_x)`, min–max
+    /// normalised over the image. Unlike Swain & Ballard's `min(ratio, 1)`
+    /// the ratio is not capped: the cap ties every target colour at 1 and
+    /// lets a background colour the exemplar's border shares tie with them.
+    ///
+    /// `working` is the image as the texture pipeline saw it (RGB, `side`
+    /// pixels square, `side` a multiple of `grid`, see
+    /// [`TexturePipeline::working_image`]).
+    pub fn backprojection(&self, working: &[u8], side: usize, grid: usize) -> Result<Vec<f64>> {
+        if grid == 0 || side == 0 || side % grid != 0 || working.len() != 3 * side * side {
+            return Err(RelevanceError::Shape {
+                name: "working image".into(),
+                found: vec![working.len() / 3],
+                expected: format!(
+                    "{side}×{side} RGB pixels, {side} a non-zero multiple of grid {grid}"
+                ),
+            });
+        }
+        // Four interleaved histograms: runs of one colour would otherwise
+        // make every increment wait for the previous one.
+        let mut counts = [[0u32; 4]; COLOUR_BINS];
+        let mut quads = working.chunks_exact(12);
+        for q in &mut quads {
+            counts[colour_bin(&q[0..3])][0] += 1;
+            counts[colour_bin(&q[3..6])][1] += 1;
+            counts[colour_bin(&q[6..9])][2] += 1;
+            counts[colour_bin(&q[9..12])][3] += 1;
+        }
+        for p in quads.remainder().chunks_exact(3) {
+            counts[colour_bin(p)][0] += 1;
+        }
+        let n = (side * side) as f64;
+        let mut ratio = [0.0f32; COLOUR_BINS];
+        for ((r, c), &pe) in ratio
+            .iter_mut()
+            .zip(&counts)
+            .zip(&self.colours.probabilities)
+        {
+            let count = c.iter().sum::<u32>();
+            if count > 0 {
+                *r = (pe * n / count as f64) as f32;
+            }
+        }
+        let patch = side / grid;
+        let mut scores = vec![0.0f64; grid * grid];
+        let mut row_sums = vec![0.0f32; grid];
+        for (y, row) in working.chunks_exact(3 * side).enumerate() {
+            for (sum, pixels) in row_sums.iter_mut().zip(row.chunks_exact(3 * patch)) {
+                let mut acc = [0.0f32; 4];
+                for (j, p) in pixels.chunks_exact(3).enumerate() {
+                    acc[j % 4] += ratio[colour_bin(p)];
+                }
+                *sum += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            }
+            if (y + 1) % patch == 0 {
+                let band = y / patch;
+                let area = (patch * patch) as f64;
+                for (s, sum) in scores[band * grid..(band + 1) * grid]
+                    .iter_mut()
+                    .zip(&mut row_sums)
+                {
+                    *s = *sum as f64 / area;
+                    *sum = 0.0;
+                }
+            }
+        }
+        min_max_in_place(&mut scores);
+        Ok(scores)
     }
 }
 
@@ -275,6 +425,33 @@ mod tests {
         assert!(s[0] < 0.01, "{}", s[0]);
         let f = faithful_mode_texture(&img);
         assert!(e.similarity(&f).is_err());
+    }
+
+    #[test]
+    fn backprojection_finds_the_exemplar_colour() {
+        let img = scene();
+        let mut pipeline = TexturePipeline::new(4).unwrap();
+        pipeline.compute(&img).unwrap();
+        let (working, side) = pipeline.working_image();
+        assert_eq!(side, 64);
+        let crop = img.crop(18, 34, 12, 12).unwrap();
+        let e = Exemplar::new(&crop, 64, 64, 4, TextureMode::Default).unwrap();
+        // The crop is all red: one bin holds all of p(c | target).
+        assert!(e.colours().probabilities().iter().any(|&p| p > 0.999));
+        let s = e.backprojection(working, side, 4).unwrap();
+        assert!((s[6] - 1.0).abs() < 1e-6, "{}", s[6]);
+        assert!(
+            s.iter().enumerate().all(|(i, &v)| i == 6 || v == 0.0),
+            "{s:?}"
+        );
+        for (len, side, grid) in [
+            (working.len() - 3, 64, 4),
+            (working.len(), 64, 5),
+            (working.len(), 64, 0),
+        ] {
+            let err = e.backprojection(&working[..len], side, grid).unwrap_err();
+            assert!(matches!(err, RelevanceError::Shape { .. }), "{err}");
+        }
     }
 
     fn faithful_mode_texture(img: &RgbImage) -> TextureArray {

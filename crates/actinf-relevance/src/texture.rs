@@ -394,6 +394,12 @@ impl TexturePipeline {
         self.grid
     }
 
+    /// The last image [`compute`](Self::compute) saw, at its working size
+    /// (`16·grid` pixels square, RGB): what pixel-level scorers read.
+    pub fn working_image(&self) -> (&[u8], usize) {
+        (&self.working, PATCH_PIXELS * self.grid)
+    }
+
     /// The default texture array of `image` (see the module docs).
     pub fn compute(&mut self, image: &RgbImage) -> Result<TextureArray> {
         let g = self.grid;
