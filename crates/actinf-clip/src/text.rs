@@ -14,7 +14,7 @@
 //! end-of-text id is the last entry of OpenAI's vocabulary); others take
 //! the first occurrence of `eos_token_id`.
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 
 use crate::config::TextConfig;
 use crate::error::{CandleContext, ClipError, Result};

@@ -30,7 +30,7 @@
 //! The `g_i` of the `n` patch tokens (the CLS token dropped) lie in the
 //! same space as text embeddings and are compared with them by cosine.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use crate::config::VisionConfig;
 use crate::error::{CandleContext, Result};
