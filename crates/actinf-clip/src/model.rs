@@ -13,8 +13,9 @@ use crate::tokenizer::Tokenizer;
 use crate::vision::VisionTower;
 use crate::weights::Weights;
 
-/// The largest allocation grid [`ClipModel::patch_embeddings`] accepts.
-pub const MAX_GRID: usize = 1024;
+/// The largest allocation grid [`ClipModel::patch_embeddings`] accepts:
+/// the texture array's limit in `actinf-relevance`.
+pub const MAX_GRID: usize = actinf_relevance::texture::MAX_GRID;
 
 /// Arithmetic precision of the towers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -196,13 +197,15 @@ impl ClipModel {
             });
         }
         let p = &self.preprocessor;
-        let scaled: Vec<f64> = rgb.iter().map(|&b| b as f64 * p.rescale_factor).collect();
         let s = self.vision.image_size();
-        let resized = bilinear(&scaled, height, width, 3, s, s);
+        // Interpolating the bytes and then scaling equals scaling first:
+        // both steps are linear. Only the S×S output is allocated.
+        let resized = bilinear(rgb, height, width, 3, s, s);
         let mut planar = vec![0.0; 3 * s * s];
         for (i, px) in resized.chunks_exact(3).enumerate() {
             for c in 0..3 {
-                planar[c * s * s + i] = (px[c] - p.image_mean[c]) / p.image_std[c];
+                planar[c * s * s + i] =
+                    (px[c] * p.rescale_factor - p.image_mean[c]) / p.image_std[c];
             }
         }
         Ok(planar)

@@ -23,10 +23,12 @@ fn axis(input: usize, output: usize) -> Vec<(usize, usize, f64, f64)> {
 }
 
 /// Resize `src` (`height × width × channels`, row-major, channels last) to
-/// `out_h × out_w × channels`. Sizes must be non-zero and `src` must hold
-/// `height·width·channels` values; otherwise the result is empty.
-pub fn bilinear(
-    src: &[f64],
+/// `out_h × out_w × channels`, computing in f64 (`src` may be bytes or
+/// floats; only the four neighbours of each output are read). Sizes must be
+/// non-zero and `src` must hold `height·width·channels` values; otherwise
+/// the result is empty.
+pub fn bilinear<T: Copy + Into<f64>>(
+    src: &[T],
     height: usize,
     width: usize,
     channels: usize,
@@ -52,7 +54,8 @@ pub fn bilinear(
         for &(x0, x1, wx0, wx1) in &cols {
             let (a, b, c, d) = (at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1));
             for k in 0..channels {
-                out.push(wy0 * (wx0 * a[k] + wx1 * b[k]) + wy1 * (wx0 * c[k] + wx1 * d[k]));
+                let (a, b, c, d) = (a[k].into(), b[k].into(), c[k].into(), d[k].into());
+                out.push(wy0 * (wx0 * a + wx1 * b) + wy1 * (wx0 * c + wx1 * d));
             }
         }
     }
