@@ -2,8 +2,10 @@
 //! line — reading images and `.npy` embeddings, printing the allocation as a
 //! table or JSON, and drawing the heat map.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use actinf_clip::ClipModel;
 use actinf_relevance::allocation::{Budget, Precision, LEVELS};
 use actinf_relevance::image::RgbImage;
 use actinf_relevance::npy::read_npy;
@@ -125,11 +127,14 @@ pub struct FrontEndOptions {
     /// Patch embeddings from the same encoder: `.npy` of shape [grid², D] or [grid, grid, D].
     #[arg(long, requires = "query_embedding")]
     patch_embeddings: Option<PathBuf>,
-    /// A text query (needs --text-model).
+    /// A text query, embedded with --text-model's CLIP model; the patches get
+    /// MaskCLIP dense embeddings from the same model.
     #[arg(long)]
     query: Option<String>,
-    /// A local image–text model directory for --query.
-    #[arg(long)]
+    /// A local Hugging Face CLIP directory for --query: config.json,
+    /// model.safetensors, vocab.json + merges.txt (or tokenizer.json),
+    /// preprocessor_config.json.
+    #[arg(long, value_name = "DIR")]
     text_model: Option<PathBuf>,
     /// Infer the scorers' precisions (Gamma priors with these means) instead of setting them.
     #[arg(long)]
@@ -173,8 +178,9 @@ impl FrontEndOptions {
         Ok(s)
     }
 
-    /// The query, given the size of the image(s) it will be compared with.
-    fn query(&self, width: usize, height: usize, mode: TextureMode) -> Result<Query> {
+    /// The query, prepared once for images of the given size; a text query
+    /// loads the CLIP model and embeds the text here, the patches per image.
+    fn query(&self, width: usize, height: usize, mode: TextureMode) -> Result<PreparedQuery> {
         let given = [
             self.query_image.is_some(),
             self.query_embedding.is_some(),
@@ -192,25 +198,31 @@ impl FrontEndOptions {
             bail!("--text-model is only used with a text --query");
         }
         if let Some(text) = &self.query {
-            match &self.text_model {
-                None => bail!(
-                    "the text query {text:?} needs a local image–text model, and none is reachable here \
-                     (no model hub): encode the text and the image patches with your own encoder and pass \
+            let Some(dir) = &self.text_model else {
+                bail!(
+                    "the text query {text:?} needs a local image–text model: pass --text-model DIR, \
+                     a Hugging Face CLIP directory (config.json, model.safetensors, vocab.json, merges.txt, \
+                     preprocessor_config.json) downloaded beforehand — no model hub is reachable from here; \
+                     or encode the text and the image patches with your own encoder and pass \
                      --query-embedding q.npy --patch-embeddings p.npy, or query by example with --query-image CROP"
-                ),
-                Some(dir) => bail!(
-                    "text-model directory {}: loading image–text models is not implemented in this build; \
-                     encode the query and the patches with that model yourself and pass \
-                     --query-embedding q.npy --patch-embeddings p.npy",
-                    dir.display()
-                ),
-            }
+                );
+            };
+            let model =
+                ClipModel::load(dir).with_context(|| format!("--text-model {}", dir.display()))?;
+            let embedding = model
+                .text_embedding(text)
+                .with_context(|| format!("--query {text:?}"))?;
+            return Ok(PreparedQuery::Text {
+                model: Box::new(model),
+                embedding,
+                grid: self.grid,
+            });
         }
         if let Some(path) = &self.query_image {
             let crop = read_image(path)?;
             let e = Exemplar::new(&crop, width, height, self.grid, mode)
                 .with_context(|| format!("query image {}", path.display()))?;
-            return Ok(Query::Exemplar(e));
+            return Ok(PreparedQuery::Fixed(Query::Exemplar(e)));
         }
         if let (Some(q), Some(p)) = (&self.query_embedding, &self.patch_embeddings) {
             let read = |path: &Path| -> Result<_> {
@@ -218,9 +230,46 @@ impl FrontEndOptions {
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 Ok(read_npy(&bytes, &path.display().to_string())?)
             };
-            return Ok(Query::from_embeddings(read(p)?, read(q)?, self.grid)?);
+            return Ok(PreparedQuery::Fixed(Query::from_embeddings(
+                read(p)?,
+                read(q)?,
+                self.grid,
+            )?));
         }
-        Ok(Query::None)
+        Ok(PreparedQuery::Fixed(Query::None))
+    }
+}
+
+/// A query ready for scoring images: the same for every image, or a text
+/// embedding whose patch embeddings depend on the image.
+enum PreparedQuery {
+    /// No query, an exemplar, or external embeddings.
+    Fixed(Query),
+    /// A text query and the CLIP model that embeds each image's patches.
+    Text {
+        model: Box<ClipModel>,
+        embedding: Vec<f64>,
+        grid: usize,
+    },
+}
+
+impl PreparedQuery {
+    /// The query for one image (for a text query: MaskCLIP patch embeddings
+    /// of this image on the front end's grid).
+    fn for_image(&self, image: &RgbImage) -> Result<Cow<'_, Query>> {
+        match self {
+            Self::Fixed(q) => Ok(Cow::Borrowed(q)),
+            Self::Text {
+                model,
+                embedding,
+                grid,
+            } => Ok(Cow::Owned(Query::Embeddings {
+                patches: model
+                    .patch_embeddings(image, *grid)
+                    .context("CLIP patch embeddings")?,
+                query: embedding.clone(),
+            })),
+        }
     }
 }
 
@@ -244,7 +293,7 @@ pub fn run(command: RelevanceCommand) -> Result<()> {
             let settings = options.settings()?;
             let query = options.query(img.width(), img.height(), settings.mode)?;
             let mut front = FrontEnd::new(settings)?;
-            let result = front.run(&img, &query, Budget::Total(budget))?;
+            let result = front.run(&img, &*query.for_image(&img)?, Budget::Total(budget))?;
             if json {
                 println!(
                     "{}",
@@ -338,7 +387,7 @@ fn video(
             );
         }
         let p = plan
-            .step(&frame, &query)
+            .step(&frame, &*query.for_image(&frame)?)
             .with_context(|| format!("frame {}", file.display()))?;
         let total: u64 = p.tokens.iter().map(|&k| k as u64).sum();
         let name = file

@@ -230,7 +230,9 @@ fn faithful_mode_runs_with_an_exemplar() {
     assert_eq!(v["mode"], "faithful");
     assert_eq!(v["total"], 51200);
 
-    // A model directory is not loaded: the message says what to do instead.
+    // A directory that is not a CLIP model: the message names the missing file.
+    let not_a_model = dir().join("not-a-model");
+    std::fs::create_dir_all(&not_a_model).unwrap();
     let (ok, _, err) = actinf(&[
         "allocate",
         path(&img),
@@ -239,10 +241,10 @@ fn faithful_mode_runs_with_an_exemplar() {
         "--query",
         "a red disc",
         "--text-model",
-        "/tmp",
+        path(&not_a_model),
     ]);
     assert!(
-        !ok && err.contains("not implemented") && err.contains("--query-embedding"),
+        !ok && err.contains("--text-model") && err.contains("config.json"),
         "{err}"
     );
 }
