@@ -35,7 +35,6 @@ pub mod config;
 pub mod error;
 mod layers;
 pub mod model;
-pub mod resample;
 pub mod text;
 pub mod tokenizer;
 pub mod vision;

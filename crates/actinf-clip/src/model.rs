@@ -7,11 +7,11 @@ use candle_core::DType;
 
 use crate::config::{file, ClipConfig, PreprocessorConfig};
 use crate::error::{ClipError, Result};
-use crate::resample::bilinear;
 use crate::text::TextTower;
 use crate::tokenizer::Tokenizer;
 use crate::vision::VisionTower;
 use crate::weights::Weights;
+use actinf_relevance::resize::torch_bilinear;
 
 /// The largest allocation grid [`ClipModel::patch_embeddings`] accepts:
 /// the texture array's limit in `actinf-relevance`.
@@ -175,7 +175,14 @@ impl ClipModel {
         let pixels = self.preprocess(width, height, rgb)?;
         let dense = self.vision.embed_patches(&pixels)?;
         let n = self.vit_grid();
-        Ok(bilinear(&dense, n, n, self.embedding_dim(), grid, grid))
+        Ok(torch_bilinear(
+            &dense,
+            n,
+            n,
+            self.embedding_dim(),
+            grid,
+            grid,
+        ))
     }
 
     /// The vision tower's input for an RGB buffer: the whole image resized
@@ -200,7 +207,7 @@ impl ClipModel {
         let s = self.vision.image_size();
         // Interpolating the bytes and then scaling equals scaling first:
         // both steps are linear. Only the S×S output is allocated.
-        let resized = bilinear(rgb, height, width, 3, s, s);
+        let resized = torch_bilinear(rgb, height, width, 3, s, s);
         let mut planar = vec![0.0; 3 * s * s];
         for (i, px) in resized.chunks_exact(3).enumerate() {
             for c in 0..3 {

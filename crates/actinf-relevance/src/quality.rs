@@ -359,7 +359,7 @@ pub fn reconstruct(image: &RgbImage, grid: usize, tokens: &[u32]) -> Result<RgbI
                         .map(|(y, x)| px[3 * (y * w + x) + c] as f64)
                         .collect();
                     let small = area_average(&plane, ph, pw, side.min(ph), side.min(pw));
-                    torch_bilinear(&small, side.min(ph), side.min(pw), ph, pw)
+                    torch_bilinear(&small, side.min(ph), side.min(pw), 1, ph, pw)
                 };
                 for (j, v) in values.iter().enumerate() {
                     let (y, x) = (y0 + j / pw, x0 + j % pw);

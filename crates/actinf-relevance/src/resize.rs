@@ -30,26 +30,43 @@ fn torch_axis(input: usize, output: usize) -> Vec<(usize, usize, f64, f64)> {
         .collect()
 }
 
-/// Resize one channel (row-major `height`×`width`) to `out_h`×`out_w` exactly
-/// as `torch.nn.functional.interpolate(mode="bilinear", align_corners=False,
-/// antialias=False)` does: `y = (1−wy)·((1−wx)·a + wx·b) + wy·((1−wx)·c + wx·d)`.
-/// Callers guarantee `src.len() == height·width` and non-zero sizes.
-pub(crate) fn torch_bilinear(
-    src: &[f64],
+/// Resize `src` (`height`×`width`×`channels`, row-major, channels last;
+/// bytes or floats) to `out_h`×`out_w`×`channels` exactly as
+/// `torch.nn.functional.interpolate(mode="bilinear", align_corners=False,
+/// antialias=False)` does, computing in f64:
+/// `y = (1−wy)·((1−wx)·a + wx·b) + wy·((1−wx)·c + wx·d)` per channel.
+/// Sizes must be non-zero and `src` must hold `height·width·channels`
+/// values; otherwise the result is empty.
+pub fn torch_bilinear<T: Copy + Into<f64>>(
+    src: &[T],
     height: usize,
     width: usize,
+    channels: usize,
     out_h: usize,
     out_w: usize,
 ) -> Vec<f64> {
-    debug_assert_eq!(src.len(), height * width);
+    let sizes_ok = [height, width, channels, out_h, out_w]
+        .iter()
+        .all(|&n| n > 0);
+    if !sizes_ok
+        || height
+            .checked_mul(width)
+            .and_then(|n| n.checked_mul(channels))
+            != Some(src.len())
+    {
+        return Vec::new();
+    }
     let rows = torch_axis(height, out_h);
     let cols = torch_axis(width, out_w);
-    let mut out = Vec::with_capacity(out_h * out_w);
+    let at = |y: usize, x: usize| &src[(y * width + x) * channels..(y * width + x + 1) * channels];
+    let mut out = Vec::with_capacity(out_h * out_w * channels);
     for &(y0, y1, wy0, wy1) in &rows {
-        let r0 = &src[y0 * width..(y0 + 1) * width];
-        let r1 = &src[y1 * width..(y1 + 1) * width];
         for &(x0, x1, wx0, wx1) in &cols {
-            out.push(wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]));
+            let (a, b, c, d) = (at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1));
+            for k in 0..channels {
+                let (a, b, c, d) = (a[k].into(), b[k].into(), c[k].into(), d[k].into());
+                out.push(wy0 * (wx0 * a + wx1 * b) + wy1 * (wx0 * c + wx1 * d));
+            }
         }
     }
     out
@@ -127,15 +144,30 @@ mod tests {
     fn torch_bilinear_halving_averages_pairs() {
         // 4 → 2 with align_corners=False samples at 0.5 and 2.5.
         let src = [0.0, 1.0, 2.0, 3.0];
-        let out = torch_bilinear(&src, 1, 4, 1, 2);
+        let out = torch_bilinear(&src, 1, 4, 1, 1, 2);
         assert_eq!(out, vec![0.5, 2.5]);
     }
 
     #[test]
     fn torch_bilinear_upsampling_clamps_at_edges() {
         // 2 → 4: x = -0.25 (clamped to 0), 0.25, 0.75, 1.25 (i1 clamped).
-        let out = torch_bilinear(&[0.0, 4.0], 1, 2, 1, 4);
+        let out = torch_bilinear(&[0.0, 4.0], 1, 2, 1, 1, 4);
         assert_eq!(out, vec![0.0, 1.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn torch_bilinear_works_per_channel_and_refuses_bad_sizes() {
+        // 1×4×2 → 1×2×2: samples at 0.5 and 2.5 in each channel.
+        let src = [0.0, 10.0, 1.0, 11.0, 2.0, 12.0, 3.0, 13.0];
+        assert_eq!(
+            torch_bilinear(&src, 1, 4, 2, 1, 2),
+            vec![0.5, 10.5, 2.5, 12.5]
+        );
+        let bytes: Vec<u8> = (0..12).collect();
+        let same = torch_bilinear(&bytes, 2, 2, 3, 2, 2);
+        assert_eq!(same, (0..12).map(f64::from).collect::<Vec<_>>());
+        assert!(torch_bilinear(&bytes, 2, 2, 2, 2, 2).is_empty());
+        assert!(torch_bilinear(&bytes, 2, 2, 3, 0, 2).is_empty());
     }
 
     #[test]

@@ -268,9 +268,9 @@ pub fn faithful(image: &RgbImage, grid: usize) -> Result<TextureArray> {
         .collect();
     let inter: Vec<Vec<f64>> = planes
         .iter()
-        .map(|p| torch_bilinear(p, h, w, n, n))
+        .map(|p| torch_bilinear(p, h, w, 1, n, n))
         .collect();
-    let down = |plane: &[f64]| torch_bilinear(plane, n, n, grid, grid);
+    let down = |plane: &[f64]| torch_bilinear(plane, n, n, 1, grid, grid);
     let mut channels: Vec<Vec<f64>> = Vec::with_capacity(CHANNELS);
     for plane in &inter {
         channels.push(down(plane));
