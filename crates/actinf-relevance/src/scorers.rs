@@ -318,11 +318,20 @@ impl Exemplar {
         let mut row_sums = vec![0.0f32; grid];
         for (y, row) in working.chunks_exact(3 * side).enumerate() {
             for (sum, pixels) in row_sums.iter_mut().zip(row.chunks_exact(3 * patch)) {
-                let mut acc = [0.0f32; 4];
-                for (j, p) in pixels.chunks_exact(3).enumerate() {
-                    acc[j % 4] += ratio[colour_bin(p)];
+                // Four independent sums (a patch row is 4k pixels wide
+                // whenever the patch is a multiple of 4 pixels).
+                let (mut a, mut b, mut c, mut d) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+                let mut quads = pixels.chunks_exact(12);
+                for q in &mut quads {
+                    a += ratio[colour_bin(&q[0..3])];
+                    b += ratio[colour_bin(&q[3..6])];
+                    c += ratio[colour_bin(&q[6..9])];
+                    d += ratio[colour_bin(&q[9..12])];
                 }
-                *sum += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                for p in quads.remainder().chunks_exact(3) {
+                    a += ratio[colour_bin(p)];
+                }
+                *sum += (a + b) + (c + d);
             }
             if (y + 1) % patch == 0 {
                 let band = y / patch;
