@@ -3,8 +3,10 @@
 //! scorer follows the text, budgets are met, and mistakes are refused with
 //! a message and a non-zero exit code.
 
+mod common;
+
+use common::actinf;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use actinf_relevance::image::RgbImage;
 use serde_json::Value;
@@ -29,21 +31,6 @@ fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("actinf-cli-clip-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn actinf(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_actinf"))
-        .arg("relevance")
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr,
-    )
 }
 
 /// The participatory scores of `allocate --json` for a text query.

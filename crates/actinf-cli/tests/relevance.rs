@@ -2,8 +2,10 @@
 //! form runs, and bad input is refused with a clear message and a non-zero
 //! exit code.
 
+mod common;
+
+use common::actinf;
 use std::path::PathBuf;
-use std::process::Command;
 
 use actinf_relevance::npy::write_npy_f32;
 use actinf_relevance::quality::synthetic_scene;
@@ -23,21 +25,6 @@ fn scene_files() -> (PathBuf, PathBuf) {
     std::fs::write(&img, scene.image.encode_png().unwrap()).unwrap();
     std::fs::write(&ex, scene.exemplar.encode_png().unwrap()).unwrap();
     (img, ex)
-}
-
-fn actinf(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_actinf"))
-        .arg("relevance")
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr,
-    )
 }
 
 fn path(p: &std::path::Path) -> &str {

@@ -185,13 +185,16 @@ impl EncoderLayer {
             .forward(&self.ln1.forward(x).ctx("layer_norm1")?, mask)
             .ctx("self_attn")?)
         .ctx("attention residual")?;
-        let y = (&h
-            + self
-                .mlp
-                .forward(&self.ln2.forward(&h).ctx("layer_norm2")?)
-                .ctx("mlp")?)
-        .ctx("mlp residual")?;
-        Ok(y)
+        self.mlp_residual(&h)
+    }
+
+    /// `y = h + MLP(LN₂ h)`, the second half of both paths.
+    fn mlp_residual(&self, h: &Tensor) -> Result<Tensor> {
+        (h + self
+            .mlp
+            .forward(&self.ln2.forward(h).ctx("layer_norm2")?)
+            .ctx("mlp")?)
+        .ctx("mlp residual")
     }
 
     /// MaskCLIP's dense path through this layer: attention replaced by its
@@ -203,13 +206,7 @@ impl EncoderLayer {
             .value_only(&self.ln1.forward(x).ctx("layer_norm1")?)
             .ctx("value path")?;
         let h = (x + v).ctx("value residual")?;
-        let y = (&h
-            + self
-                .mlp
-                .forward(&self.ln2.forward(&h).ctx("layer_norm2")?)
-                .ctx("mlp")?)
-        .ctx("mlp residual")?;
-        Ok(y)
+        self.mlp_residual(&h)
     }
 }
 
