@@ -54,6 +54,22 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
+    // External embeddings (64-wide, from any encoder): the query costs one
+    // cosine per patch.
+    let mut rng = SplitMix64::new(7);
+    let embeddings = Query::Embeddings {
+        patches: (0..1024 * 64).map(|_| rng.unit() - 0.5).collect(),
+        query: (0..64).map(|_| rng.unit() - 0.5).collect(),
+    };
+    c.bench_function("pipeline 512x512, embedding query, 1 core", |b| {
+        one.install(|| {
+            b.iter(|| {
+                front
+                    .run(&scene.image, &embeddings, Budget::Total(25_600))
+                    .unwrap()
+            })
+        })
+    });
     c.bench_function("texture 512x512 (default), 1 core", |b| {
         one.install(|| b.iter(|| front.texture(&scene.image).unwrap()))
     });

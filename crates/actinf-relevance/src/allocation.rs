@@ -44,9 +44,11 @@
 //! nearest its expected tokens; (2) while the total misses `B`, the cheapest
 //! single-level step towards `B` that does not overshoot is applied (cost:
 //! lost log-probability per token moved); (3) the remaining gap is closed by
-//! the cheapest one- or two-patch change of exactly that size; (4) if none
-//! exists, an exact multiple-choice knapsack over all patches decides, and
-//! reports a budget that no choice of levels can reach. All levels are
+//! the cheapest one- or two-patch change of exactly that size, else (4) by
+//! the cheapest change of any of the 128 patches whose cheapest move costs
+//! least, with a running total, in patch order, within ±400 tokens (dynamic
+//! programming over that total); (5) if none exists, an exact multiple-choice knapsack over all
+//! patches decides, and reports a budget that no choice of levels can reach. All levels are
 //! multiples of 4, so `B` must be one.
 
 use std::cmp::{Ordering, Reverse};
@@ -822,7 +824,93 @@ pub fn round_to_budget(q: &[[f64; NUM_LEVELS]], expected: &[f64], budget: u64) -
         }
         return Ok(idx.iter().map(|&k| LEVELS[k]).collect());
     }
+    // (4) over the patches whose cheapest move costs least.
+    let mut order: Vec<(f64, usize)> = idx
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let cheapest = (0..NUM_LEVELS)
+                .filter(|&to| to != k)
+                .map(|to| log_q[i][k] - log_q[i][to])
+                .fold(f64::INFINITY, f64::min);
+            (cheapest, i)
+        })
+        .collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut candidates: Vec<usize> = order
+        .iter()
+        .take(CHANGE_CANDIDATES)
+        .map(|&(_, i)| i)
+        .collect();
+    candidates.sort_unstable();
+    let sub_q: Vec<[f64; NUM_LEVELS]> = candidates.iter().map(|&i| log_q[i]).collect();
+    let sub_idx: Vec<usize> = candidates.iter().map(|&i| idx[i]).collect();
+    if let Some(changed) = bounded_change(&sub_q, &sub_idx, gap) {
+        for (&i, k) in candidates.iter().zip(changed) {
+            idx[i] = k;
+        }
+        return Ok(idx.iter().map(|&k| LEVELS[k]).collect());
+    }
     knapsack(&log_q, budget)
+}
+
+/// How many patches (those whose cheapest move costs least) the bounded
+/// change may touch.
+const CHANGE_CANDIDATES: usize = 128;
+
+/// The largest running change, in tokens, that [`bounded_change`] tracks.
+const CHANGE_WINDOW: i64 = MAX_LEVEL as i64;
+
+/// The cheapest change of levels `idx → k` with `Σ_i (k_i − idx_i) = gap`
+/// (in tokens), cost `Σ_i ln q_i(idx_i) − ln q_i(k_i)`, among changes whose
+/// running total over the patches, in index order, stays within
+/// ±[`CHANGE_WINDOW`]: dynamic programming over that running total (in units
+/// of 4 tokens), `O(n · 201 · 8)`. `None` when no such change exists.
+fn bounded_change(log_q: &[[f64; NUM_LEVELS]], idx: &[usize], gap: i64) -> Option<Vec<usize>> {
+    if gap.abs() > CHANGE_WINDOW || gap % 4 != 0 {
+        return None;
+    }
+    let offset = (CHANGE_WINDOW / 4) as usize;
+    let states = 2 * offset + 1;
+    let mut cost = vec![f64::INFINITY; states];
+    let mut next = vec![f64::INFINITY; states];
+    cost[offset] = 0.0;
+    // The level each patch takes on the cheapest path into each state.
+    let mut choice = vec![0u8; idx.len() * states];
+    for (i, &k0) in idx.iter().enumerate() {
+        next.fill(f64::INFINITY);
+        let row = &mut choice[i * states..(i + 1) * states];
+        for (s, &c) in cost.iter().enumerate() {
+            if !c.is_finite() {
+                continue;
+            }
+            for to in 0..NUM_LEVELS {
+                let units = (LEVELS[to] as i64 - LEVELS[k0] as i64) / 4;
+                let t = s as i64 + units;
+                if t < 0 || t >= states as i64 {
+                    continue;
+                }
+                let total = c + (log_q[i][k0] - log_q[i][to]);
+                if total < next[t as usize] {
+                    next[t as usize] = total;
+                    row[t as usize] = to as u8;
+                }
+            }
+        }
+        std::mem::swap(&mut cost, &mut next);
+    }
+    let mut state = (offset as i64 + gap / 4) as usize;
+    if !cost[state].is_finite() {
+        return None;
+    }
+    let mut levels = idx.to_vec();
+    for i in (0..idx.len()).rev() {
+        let to = choice[i * states + state] as usize;
+        levels[i] = to;
+        let units = (LEVELS[to] as i64 - LEVELS[idx[i]] as i64) / 4;
+        state = (state as i64 - units) as usize;
+    }
+    Some(levels)
 }
 
 /// Exact `max Σ_i ln q_i(k_i)` subject to `Σ_i k_i = budget` by dynamic
@@ -890,6 +978,68 @@ mod tests {
             name: name.into(),
             scores,
             precision,
+        }
+    }
+
+    /// Exhaustive minimum of the change cost over all level choices with
+    /// total change `gap`.
+    fn cheapest_change(log_q: &[[f64; NUM_LEVELS]], idx: &[usize], gap: i64) -> Option<f64> {
+        let n = idx.len();
+        let mut best: Option<f64> = None;
+        for code in 0..NUM_LEVELS.pow(n as u32) {
+            let (mut c, mut change, mut rest) = (0.0, 0i64, code);
+            for i in 0..n {
+                let to = rest % NUM_LEVELS;
+                rest /= NUM_LEVELS;
+                change += LEVELS[to] as i64 - LEVELS[idx[i]] as i64;
+                c += log_q[i][idx[i]] - log_q[i][to];
+            }
+            if change == gap && best.is_none_or(|b| c < b) {
+                best = Some(c);
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn bounded_change_is_the_cheapest_change() {
+        let mut seed = 11u64;
+        let mut unit = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for trial in 0..40 {
+            let n = if trial % 2 == 0 { 2 } else { 3 };
+            let log_q: Vec<[f64; NUM_LEVELS]> = (0..n)
+                .map(|_| std::array::from_fn(|_| -5.0 * unit()))
+                .collect();
+            let idx: Vec<usize> = (0..n).map(|_| (unit() * 8.0) as usize % 8).collect();
+            let gap = 4 * ((unit() * 200.0) as i64 - 100);
+            let got = bounded_change(&log_q, &idx, gap);
+            let want = cheapest_change(&log_q, &idx, gap);
+            match (got, want) {
+                (Some(levels), Some(best)) => {
+                    let change: i64 = levels
+                        .iter()
+                        .zip(&idx)
+                        .map(|(&to, &k)| LEVELS[to] as i64 - LEVELS[k] as i64)
+                        .sum();
+                    assert_eq!(change, gap);
+                    let cost: f64 = (0..n).map(|i| log_q[i][idx[i]] - log_q[i][levels[i]]).sum();
+                    // Two patches never leave the ±400 window: exact. Three
+                    // may, so the window can only cost optimality there.
+                    if n == 2 {
+                        assert!((cost - best).abs() < 1e-12, "{cost} vs {best}");
+                    } else {
+                        assert!(cost >= best - 1e-12);
+                    }
+                }
+                (None, Some(_)) => assert!(n == 3, "two patches always fit the window"),
+                (Some(_), None) => panic!("found a change the exhaustive search did not"),
+                (None, None) => {}
+            }
         }
     }
 
