@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""A CLIP ViT-B/16-shaped model with random weights, for checking
+actinf-clip at real sizes (not committed: ~600 MB).
+
+Writes into OUT_DIR (default /tmp/clip-b16-random):
+
+* model/ -- a Hugging Face CLIP directory with OpenAI's ViT-B/16 shapes
+  (text: width 512, 12 layers, 8 heads, context 77, the legacy
+  eos_token_id = 2 that pools at the largest id; vision: width 768, 12
+  layers, 12 heads, 224x224 images in 16x16 patches; projection 512;
+  quick_gelu), seeded random weights, and the tiny BPE vocabulary of
+  make_tiny_clip.py (no real vocabulary is reachable here);
+* reference.json -- Hugging Face / PyTorch float64 outputs in the layout of
+  crates/actinf-clip/tests/fixtures/tiny_clip_reference.json (text
+  embeddings, CLS image embedding, MaskCLIP dense embeddings on the 14x14
+  ViT grid and resampled to 4x4 and 9x9) for the test image of
+  make_tiny_clip.py, written as image.png.
+
+Then compare and time the Rust side:
+
+    /tmp/clipvenv/bin/python scripts/make_full_size_clip.py /tmp/clip-b16-random
+    cargo run --release -p actinf-clip --example check_reference -- \\
+        /tmp/clip-b16-random/model /tmp/clip-b16-random/reference.json /tmp/clip-b16-random/image.png
+
+Same environment as make_tiny_clip.py (transformers 5.23, torch 2.15).
+"""
+
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_tiny_clip as tiny  # noqa: E402
+
+MEAN = [0.48145466, 0.4578275, 0.40821073]
+STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/clip-b16-random"
+    model_dir = os.path.join(out, "model")
+    os.makedirs(model_dir, exist_ok=True)
+    vocab, merges = tiny.learn_bpe()
+    with open(os.path.join(model_dir, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(model_dir, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n")
+        for a, b in merges:
+            f.write(f"{a} {b}\n")
+    tokenizer = CLIPTokenizer.from_pretrained(model_dir, model_max_length=77)
+    tokenizer.save_pretrained(model_dir)
+
+    torch.manual_seed(1)
+    config = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=512,
+            intermediate_size=2048,
+            num_hidden_layers=12,
+            num_attention_heads=8,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+            bos_token_id=0,
+            eos_token_id=2,
+            pad_token_id=1,
+        ),
+        vision_config=dict(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            image_size=224,
+            patch_size=16,
+            hidden_act="quick_gelu",
+        ),
+        projection_dim=512,
+    )
+    model = CLIPModel(config).eval()
+    model.save_pretrained(model_dir, safe_serialization=True)
+    with open(os.path.join(model_dir, "preprocessor_config.json"), "w") as f:
+        json.dump(
+            {
+                "image_mean": MEAN,
+                "image_std": STD,
+                "rescale_factor": 1 / 255,
+                "do_rescale": True,
+                "do_normalize": True,
+                "size": {"shortest_edge": 224},
+                "crop_size": {"height": 224, "width": 224},
+            },
+            f,
+            indent=2,
+        )
+
+    image = tiny.test_image()
+    Image.fromarray(image).save(os.path.join(out, "image.png"))
+    m = model.double()
+    texts = ["a red striped disc", "a photo of a cat", "the quick brown fox jumps over the lazy dog"]
+    with torch.no_grad():
+        text_embeddings = [
+            {
+                "text": s,
+                "embedding": m.get_text_features(input_ids=torch.tensor([tokenizer(s)["input_ids"]]))
+                .pooler_output[0]
+                .tolist(),
+            }
+            for s in texts
+        ]
+        px = torch.from_numpy(image).double().permute(2, 0, 1)[None] / 255.0
+        px = F.interpolate(px, size=(224, 224), mode="bilinear", align_corners=False, antialias=False)
+        px = (px - torch.tensor(MEAN, dtype=torch.float64)[None, :, None, None]) / torch.tensor(
+            STD, dtype=torch.float64
+        )[None, :, None, None]
+        cls = m.get_image_features(pixel_values=px).pooler_output[0]
+        vm = m.vision_model
+        hs = vm(pixel_values=px, output_hidden_states=True).hidden_states
+        x = hs[-2]
+        last = vm.encoder.layers[-1]
+        v = x + last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(x)))
+        v = v + last.mlp(last.layer_norm2(v))
+        dense = m.visual_projection(vm.post_layernorm(v))[0, 1:]
+        n = 224 // 16
+        fmap = dense.reshape(n, n, -1).permute(2, 0, 1)[None]
+        grids = {}
+        for g in (4, 9):
+            r = F.interpolate(fmap, size=(g, g), mode="bilinear", align_corners=False, antialias=False)
+            grids[str(g)] = r[0].permute(1, 2, 0).reshape(-1).tolist()
+    with open(os.path.join(out, "reference.json"), "w", encoding="utf-8") as f:
+        json.dump(
+            {
+                "text_embeddings": text_embeddings,
+                "image_embedding": cls.tolist(),
+                "vit_grid": n,
+                "dense_vit": dense.reshape(-1).tolist(),
+                "dense_grids": grids,
+            },
+            f,
+        )
+    print(f"wrote {model_dir} and {out}/reference.json")
+
+
+if __name__ == "__main__":
+    main()
