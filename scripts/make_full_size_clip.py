@@ -30,7 +30,6 @@ import os
 import sys
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
@@ -45,13 +44,7 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/clip-b16-random"
     model_dir = os.path.join(out, "model")
     os.makedirs(model_dir, exist_ok=True)
-    vocab, merges = tiny.learn_bpe()
-    with open(os.path.join(model_dir, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump(vocab, f, ensure_ascii=False)
-    with open(os.path.join(model_dir, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n")
-        for a, b in merges:
-            f.write(f"{a} {b}\n")
+    vocab, _ = tiny.write_vocabulary(model_dir)
     tokenizer = CLIPTokenizer.from_pretrained(model_dir, model_max_length=77)
     tokenizer.save_pretrained(model_dir)
 
@@ -111,25 +104,9 @@ def main():
             }
             for s in texts
         ]
-        px = torch.from_numpy(image).double().permute(2, 0, 1)[None] / 255.0
-        px = F.interpolate(px, size=(224, 224), mode="bilinear", align_corners=False, antialias=False)
-        px = (px - torch.tensor(MEAN, dtype=torch.float64)[None, :, None, None]) / torch.tensor(
-            STD, dtype=torch.float64
-        )[None, :, None, None]
+        px = tiny.pixel_values(image, 224, MEAN, STD)
         cls = m.get_image_features(pixel_values=px).pooler_output[0]
-        vm = m.vision_model
-        hs = vm(pixel_values=px, output_hidden_states=True).hidden_states
-        x = hs[-2]
-        last = vm.encoder.layers[-1]
-        v = x + last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(x)))
-        v = v + last.mlp(last.layer_norm2(v))
-        dense = m.visual_projection(vm.post_layernorm(v))[0, 1:]
-        n = 224 // 16
-        fmap = dense.reshape(n, n, -1).permute(2, 0, 1)[None]
-        grids = {}
-        for g in (4, 9):
-            r = F.interpolate(fmap, size=(g, g), mode="bilinear", align_corners=False, antialias=False)
-            grids[str(g)] = r[0].permute(1, 2, 0).reshape(-1).tolist()
+        dense, n, grids = tiny.maskclip_dense(m, px)
     with open(os.path.join(out, "reference.json"), "w", encoding="utf-8") as f:
         json.dump(
             {

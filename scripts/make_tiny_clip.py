@@ -167,6 +167,53 @@ def test_image():
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
+def write_vocabulary(model_dir):
+    """Learn the BPE vocabulary and write vocab.json and merges.txt."""
+    vocab, merges = learn_bpe()
+    with open(os.path.join(model_dir, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(model_dir, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n")
+        for a, b in merges:
+            f.write(f"{a} {b}\n")
+    return vocab, merges
+
+
+def pixel_values(image, size, mean, std):
+    """The vision tower's float64 input: the whole image resized to size x size
+    (bilinear, align_corners=False, no antialias), in [0, 1], normalised."""
+    px = torch.from_numpy(image).double().permute(2, 0, 1)[None] / 255.0
+    px = F.interpolate(px, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+    return (px - torch.tensor(mean, dtype=torch.float64)[None, :, None, None]) / torch.tensor(
+        std, dtype=torch.float64
+    )[None, :, None, None]
+
+
+def maskclip_dense(m, px):
+    """MaskCLIP dense embeddings: the last vision layer with attention replaced
+    by its value path (residual and MLP kept), post-LayerNorm and the visual
+    projection per patch token. Returns them on the n x n ViT grid
+    ([n*n, D]), n, and resampled to 4x4 and 9x9 grids (flattened, row-major,
+    channels last)."""
+    vm = m.vision_model
+    out = vm(pixel_values=px, output_hidden_states=True)
+    hs = out.hidden_states
+    assert len(hs) == len(vm.encoder.layers) + 1
+    assert torch.allclose(hs[-1], out.last_hidden_state)
+    x = hs[-2]
+    last = vm.encoder.layers[-1]
+    v = x + last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(x)))
+    v = v + last.mlp(last.layer_norm2(v))
+    dense = m.visual_projection(vm.post_layernorm(v))[0, 1:]
+    n = int(round(dense.shape[0] ** 0.5))
+    fmap = dense.reshape(n, n, -1).permute(2, 0, 1)[None]  # [1, D, n, n]
+    grids = {}
+    for g in (4, 9):
+        r = F.interpolate(fmap, size=(g, g), mode="bilinear", align_corners=False, antialias=False)
+        grids[str(g)] = r[0].permute(1, 2, 0).reshape(-1).tolist()
+    return dense, n, grids
+
+
 def main():
     os.makedirs(MODEL_DIR, exist_ok=True)
     try:
@@ -176,13 +223,7 @@ def main():
     except ImportError:
         pass
 
-    vocab, merges = learn_bpe()
-    with open(os.path.join(MODEL_DIR, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump(vocab, f, ensure_ascii=False)
-    with open(os.path.join(MODEL_DIR, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n")
-        for a, b in merges:
-            f.write(f"{a} {b}\n")
+    vocab, merges = write_vocabulary(MODEL_DIR)
 
     tokenizer = CLIPTokenizer.from_pretrained(MODEL_DIR, model_max_length=16)
     assert tokenizer.convert_tokens_to_ids(EOS) == vocab[EOS]
@@ -256,30 +297,9 @@ def main():
             assert ids.shape[1] <= 16, s
             text_embeddings[s] = m.get_text_features(input_ids=ids).pooler_output[0].tolist()
 
-        px = torch.from_numpy(image).double().permute(2, 0, 1)[None] / 255.0
-        px = F.interpolate(px, size=(48, 48), mode="bilinear", align_corners=False, antialias=False)
-        px = (px - torch.tensor(mean, dtype=torch.float64)[None, :, None, None]) / torch.tensor(
-            std, dtype=torch.float64
-        )[None, :, None, None]
+        px = pixel_values(image, 48, mean, std)
         cls = m.get_image_features(pixel_values=px).pooler_output[0]
-
-        vm = m.vision_model
-        out = vm(pixel_values=px, output_hidden_states=True)
-        hs = out.hidden_states
-        assert len(hs) == config.vision_config.num_hidden_layers + 1
-        assert torch.allclose(hs[-1], out.last_hidden_state)
-        # MaskCLIP: the last layer with attention replaced by its value path.
-        x = hs[-2]
-        last = vm.encoder.layers[-1]
-        v = x + last.self_attn.out_proj(last.self_attn.v_proj(last.layer_norm1(x)))
-        v = v + last.mlp(last.layer_norm2(v))
-        dense = m.visual_projection(vm.post_layernorm(v))[0, 1:]  # [36, 16]
-        n = config.vision_config.image_size // config.vision_config.patch_size
-        fmap = dense.reshape(n, n, -1).permute(2, 0, 1)[None]  # [1, D, n, n]
-        grids = {}
-        for g in (4, 9):
-            r = F.interpolate(fmap, size=(g, g), mode="bilinear", align_corners=False, antialias=False)
-            grids[str(g)] = r[0].permute(1, 2, 0).reshape(-1).tolist()
+        dense, n, grids = maskclip_dense(m, px)  # dense: [36, 16]
 
     reference = {
         "transformers": __import__("transformers").__version__,
