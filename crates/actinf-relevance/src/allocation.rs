@@ -316,7 +316,22 @@ impl LevelWeights {
         lambda: f64,
         q: &mut [f64; NUM_LEVELS],
     ) {
+        let mut log_q = [0.0; NUM_LEVELS];
+        self.posterior_and_log(i, tilt, lambda, q, &mut log_q);
+    }
+
+    /// [`posterior`](Self::posterior) and `ln q_i` with one logarithm:
+    /// `ln q_ik = (logit_ik − max_k logit_ik) + ln tilt_k − ln z_i`.
+    fn posterior_and_log(
+        &self,
+        i: usize,
+        tilt: &[f64; NUM_LEVELS],
+        lambda: f64,
+        q: &mut [f64; NUM_LEVELS],
+        log_q: &mut [f64; NUM_LEVELS],
+    ) {
         let w = &self.weights[i];
+        let l = &self.logits[i];
         let mut z = 0.0;
         for k in 0..NUM_LEVELS {
             q[k] = w[k] * tilt[k];
@@ -324,26 +339,44 @@ impl LevelWeights {
         }
         if z > 1e-280 && z.is_finite() {
             q.iter_mut().for_each(|v| *v /= z);
+            let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let ln_z = z.ln();
+            let reference = LevelWeights::tilt_reference(lambda);
+            for k in 0..NUM_LEVELS {
+                log_q[k] = (l[k] - m) - lambda * (LEVELS[k] as f64 - reference) - ln_z;
+            }
             return;
         }
-        let l = &self.logits[i];
         let mut m = f64::NEG_INFINITY;
         for k in 0..NUM_LEVELS {
-            q[k] = l[k] - lambda * LEVELS[k] as f64;
-            m = m.max(q[k]);
+            log_q[k] = l[k] - lambda * LEVELS[k] as f64;
+            m = m.max(log_q[k]);
         }
         let mut z = 0.0;
-        for v in q.iter_mut() {
-            *v = (*v - m).exp();
-            z += *v;
+        for k in 0..NUM_LEVELS {
+            q[k] = (log_q[k] - m).exp();
+            z += q[k];
         }
-        q.iter_mut().for_each(|v| *v /= z);
+        let ln_z = z.ln();
+        for k in 0..NUM_LEVELS {
+            q[k] /= z;
+            log_q[k] -= m + ln_z;
+        }
     }
 
     /// `exp(−λ (k − k_ref))`, with `k_ref` chosen so no factor exceeds 1.
     fn tilt(lambda: f64) -> [f64; NUM_LEVELS] {
-        let reference = if lambda >= 0.0 { 0.0 } else { MAX_LEVEL as f64 };
+        let reference = Self::tilt_reference(lambda);
         LEVELS.map(|k| (-lambda * (k as f64 - reference)).exp())
+    }
+
+    /// The `k_ref` of [`tilt`](Self::tilt).
+    fn tilt_reference(lambda: f64) -> f64 {
+        if lambda >= 0.0 {
+            0.0
+        } else {
+            MAX_LEVEL as f64
+        }
     }
 
     /// Expected total `S(λ)` and its derivative `−Σ_i Var_i[k]`, from the
@@ -507,6 +540,7 @@ pub fn allocate(
     }
     let inferred = posterior_gamma.iter().any(Option::is_some);
     let mut q = vec![[0.0; NUM_LEVELS]; n];
+    let mut log_q = vec![[0.0; NUM_LEVELS]; n];
     let mut relevance = vec![0.0; n];
     let mut lambda = match budget {
         Budget::FixedLambda(l) => l,
@@ -534,8 +568,8 @@ pub fn allocate(
             lambda = weights.solve_lambda(b as f64, lambda);
         }
         let tilt = LevelWeights::tilt(lambda);
-        for (i, qi) in q.iter_mut().enumerate() {
-            weights.posterior(i, &tilt, lambda, qi);
+        for (i, (qi, li)) in q.iter_mut().zip(log_q.iter_mut()).enumerate() {
+            weights.posterior_and_log(i, &tilt, lambda, qi, li);
         }
         // q(π_j) given q(k).
         let residuals: Vec<f64> = scorers
@@ -564,6 +598,7 @@ pub fn allocate(
         let mut value = elbo_value(
             scorers,
             &q,
+            &log_q,
             &log_prior,
             beta,
             &residuals,
@@ -598,7 +633,7 @@ pub fn allocate(
         .map(|qi| (0..NUM_LEVELS).map(|k| qi[k] * LEVELS[k] as f64).sum())
         .collect();
     let tokens = match budget {
-        Budget::Total(b) => round_to_budget(&q, &expected_tokens, b)?,
+        Budget::Total(b) => round_log_posterior(&log_q, &expected_tokens, b)?,
         Budget::FixedLambda(_) => q
             .iter()
             .map(|qi| {
@@ -630,6 +665,7 @@ pub fn allocate(
 fn elbo_value(
     scorers: &[Scorer],
     q: &[[f64; NUM_LEVELS]],
+    log_q: &[[f64; NUM_LEVELS]],
     log_prior: &[f64; NUM_LEVELS],
     beta: f64,
     residuals: &[f64],
@@ -639,10 +675,10 @@ fn elbo_value(
 ) -> f64 {
     let n = q.len() as f64;
     let mut value = 0.0;
-    for qi in q {
+    for (qi, li) in q.iter().zip(log_q) {
         for k in 0..NUM_LEVELS {
             if qi[k] > 0.0 {
-                value += qi[k] * (log_prior[k] - qi[k].ln());
+                value += qi[k] * (log_prior[k] - li[k]);
             }
         }
     }
@@ -715,6 +751,16 @@ pub fn round_to_budget(q: &[[f64; NUM_LEVELS]], expected: &[f64], budget: u64) -
         }
     }
     let log_q: Vec<[f64; NUM_LEVELS]> = q.iter().map(|qi| qi.map(|v| v.max(1e-300).ln())).collect();
+    round_log_posterior(&log_q, expected, budget)
+}
+
+/// [`round_to_budget`] from `ln q` (one row per patch) and the expected
+/// tokens, both already checked.
+fn round_log_posterior(
+    log_q: &[[f64; NUM_LEVELS]],
+    expected: &[f64],
+    budget: u64,
+) -> Result<Vec<u32>> {
     let mut idx: Vec<usize> = expected
         .iter()
         .map(|&e| {
@@ -851,7 +897,7 @@ pub fn round_to_budget(q: &[[f64; NUM_LEVELS]], expected: &[f64], budget: u64) -
         }
         return Ok(idx.iter().map(|&k| LEVELS[k]).collect());
     }
-    knapsack(&log_q, budget)
+    knapsack(log_q, budget)
 }
 
 /// How many patches (those whose cheapest move costs least) the bounded
@@ -999,6 +1045,38 @@ mod tests {
             }
         }
         best
+    }
+
+    #[test]
+    fn log_posterior_is_the_log_of_the_posterior() {
+        // Moderate logits (the product form) and extreme ones with a large
+        // λ (the log-space fallback).
+        let logits = vec![
+            [0.0, 1.0, 2.0, 1.5, 0.5, -1.0, -2.0, -3.0],
+            [
+                -900.0, -850.0, -800.0, -820.0, -870.0, -880.0, -890.0, -895.0,
+            ],
+            [5.0, 4.0, 3.0, 2.0, 1.0, 0.0, -1.0, -2.0],
+        ];
+        let weights = LevelWeights::from_logits(logits);
+        for lambda in [-0.05, 0.0, 0.01, 3.0] {
+            let tilt = LevelWeights::tilt(lambda);
+            for i in 0..3 {
+                let (mut q, mut log_q) = ([0.0; NUM_LEVELS], [0.0; NUM_LEVELS]);
+                weights.posterior_and_log(i, &tilt, lambda, &mut q, &mut log_q);
+                assert!((q.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                for k in 0..NUM_LEVELS {
+                    if q[k] > 1e-250 {
+                        assert!(
+                            (log_q[k] - q[k].ln()).abs() < 1e-9,
+                            "λ {lambda}, patch {i}, level {k}"
+                        );
+                    } else {
+                        assert!(log_q[k] < -500.0);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
