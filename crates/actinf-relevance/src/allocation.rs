@@ -414,30 +414,17 @@ impl LevelWeights {
         (s, -v)
     }
 
-    /// The λ with `S(λ) = target`: bracket by doubling, then Newton steps
-    /// kept inside the bracket (bisection when a step leaves it).
+    /// The λ with `S(λ) = target`: Newton steps from `start`, each
+    /// evaluation narrowing a bracket `(lo, hi)` (`S(lo) > target > S(hi)`);
+    /// a step that leaves the bracket is replaced by bisection once both
+    /// ends are known, and by a doubling step away from the known end
+    /// before that (doubling reaches any finite λ in ~1100 steps).
     fn solve_lambda(&self, target: f64, start: f64) -> f64 {
         let tol = 1e-10 * target.max(1.0);
-        let (mut lo, mut hi) = (start - 1e-3, start + 1e-3);
-        // Doubling steps reach any finite λ in at most ~1100 tries.
+        let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut lambda = start;
         let mut step = 1e-3;
-        for _ in 0..1100 {
-            if self.expected_total(lo).0 >= target {
-                break;
-            }
-            step *= 2.0;
-            lo -= step;
-        }
-        step = 1e-3;
-        for _ in 0..1100 {
-            if self.expected_total(hi).0 <= target {
-                break;
-            }
-            step *= 2.0;
-            hi += step;
-        }
-        let mut lambda = start.clamp(lo, hi);
-        for _ in 0..200 {
+        for _ in 0..1400 {
             let (s, ds) = self.expected_total(lambda);
             let gap = s - target;
             if gap.abs() <= tol {
@@ -455,6 +442,12 @@ impl LevelWeights {
             };
             lambda = if newton.is_finite() && newton > lo && newton < hi {
                 newton
+            } else if hi.is_infinite() {
+                step *= 2.0;
+                lo + step
+            } else if lo.is_infinite() {
+                step *= 2.0;
+                hi - step
             } else {
                 0.5 * (lo + hi)
             };
