@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "clip")]
 use actinf_clip::ClipModel;
 use actinf_relevance::allocation::{Budget, Precision, LEVELS};
 use actinf_relevance::image::RgbImage;
@@ -198,25 +199,7 @@ impl FrontEndOptions {
             bail!("--text-model is only used with a text --query");
         }
         if let Some(text) = &self.query {
-            let Some(dir) = &self.text_model else {
-                bail!(
-                    "the text query {text:?} needs a local image–text model: pass --text-model DIR, \
-                     a Hugging Face CLIP directory (config.json, model.safetensors, vocab.json, merges.txt, \
-                     preprocessor_config.json) downloaded beforehand — no model hub is reachable from here; \
-                     or encode the text and the image patches with your own encoder and pass \
-                     --query-embedding q.npy --patch-embeddings p.npy, or query by example with --query-image CROP"
-                );
-            };
-            let model =
-                ClipModel::load(dir).with_context(|| format!("--text-model {}", dir.display()))?;
-            let embedding = model
-                .text_embedding(text)
-                .with_context(|| format!("--query {text:?}"))?;
-            return Ok(PreparedQuery::Text {
-                model: Box::new(model),
-                embedding,
-                grid: self.grid,
-            });
+            return text_query(text, self.text_model.as_deref(), self.grid);
         }
         if let Some(path) = &self.query_image {
             let crop = read_image(path)?;
@@ -240,12 +223,47 @@ impl FrontEndOptions {
     }
 }
 
+/// A text query embedded with a local CLIP model (`--query TEXT --text-model DIR`).
+#[cfg(feature = "clip")]
+fn text_query(text: &str, text_model: Option<&Path>, grid: usize) -> Result<PreparedQuery> {
+    let Some(dir) = text_model else {
+        bail!(
+                "the text query {text:?} needs a local image–text model: pass --text-model DIR, \
+                 a Hugging Face CLIP directory (config.json, model.safetensors, vocab.json, merges.txt, \
+                 preprocessor_config.json) downloaded beforehand — no model hub is reachable from here; \
+                 or encode the text and the image patches with your own encoder and pass \
+                 --query-embedding q.npy --patch-embeddings p.npy, or query by example with --query-image CROP"
+            );
+    };
+    let model = ClipModel::load(dir).with_context(|| format!("--text-model {}", dir.display()))?;
+    let embedding = model
+        .text_embedding(text)
+        .with_context(|| format!("--query {text:?}"))?;
+    Ok(PreparedQuery::Text {
+        model: Box::new(model),
+        embedding,
+        grid,
+    })
+}
+
+/// Without the `clip` feature a text query is refused with the way to turn it on.
+#[cfg(not(feature = "clip"))]
+fn text_query(text: &str, _text_model: Option<&Path>, _grid: usize) -> Result<PreparedQuery> {
+    bail!(
+        "the text query {text:?} needs actinf built with text queries (the `clip` cargo feature, \
+         off by default because candle makes a cold build several minutes longer): \
+         cargo run --release -p actinf-cli --features clip -- relevance ... --query TEXT --text-model DIR; \
+         or pass --query-embedding q.npy --patch-embeddings p.npy, or --query-image CROP"
+    )
+}
+
 /// A query ready for scoring images: the same for every image, or a text
 /// embedding whose patch embeddings depend on the image.
 enum PreparedQuery {
     /// No query, an exemplar, or external embeddings.
     Fixed(Query),
     /// A text query and the CLIP model that embeds each image's patches.
+    #[cfg(feature = "clip")]
     Text {
         model: Box<ClipModel>,
         embedding: Vec<f64>,
@@ -259,6 +277,7 @@ impl PreparedQuery {
     fn for_image(&self, image: &RgbImage) -> Result<Cow<'_, Query>> {
         match self {
             Self::Fixed(q) => Ok(Cow::Borrowed(q)),
+            #[cfg(feature = "clip")]
             Self::Text {
                 model,
                 embedding,

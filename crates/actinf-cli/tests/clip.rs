@@ -3,6 +3,8 @@
 //! scorer follows the text, budgets are met, and mistakes are refused with
 //! a message and a non-zero exit code.
 
+#![cfg(feature = "clip")]
+
 mod common;
 
 use common::actinf;
