@@ -274,6 +274,7 @@ enum PreparedQuery {
 impl PreparedQuery {
     /// The query for one image (for a text query: MaskCLIP patch embeddings
     /// of this image on the front end's grid).
+    #[cfg_attr(not(feature = "clip"), allow(unused_variables))]
     fn for_image(&self, image: &RgbImage) -> Result<Cow<'_, Query>> {
         match self {
             Self::Fixed(q) => Ok(Cow::Borrowed(q)),
