@@ -16,8 +16,31 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "actinf", version, about)]
 struct Cli {
+    /// The most memory any size from the input may ask for, in bytes (a
+    /// suffix K, M, G or T counts in binary units): sizes beyond it are
+    /// refused with the field named, before anything is allocated.
+    #[arg(long, global = true, value_name = "BYTES", default_value = "4G", value_parser = parse_bytes)]
+    max_memory: u64,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `4G`, `512M`, `1048576`: a byte count with an optional binary suffix.
+fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 10),
+        Some('M') => (&t[..t.len() - 1], 20),
+        Some('G') => (&t[..t.len() - 1], 30),
+        Some('T') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a byte count (e.g. 4G, 512M, 1048576)"))?;
+    n.checked_mul(1u64 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{text:?} is not a positive byte count below 2^64"))
 }
 
 #[derive(Subcommand)]
@@ -437,7 +460,9 @@ fn active_demo(plot_path: Option<PathBuf>) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    actinf_core::budget::set_limit(cli.max_memory);
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -216,3 +216,44 @@ fn vmp_example_runs_and_bad_models_are_refused() {
         );
     }
 }
+
+#[test]
+fn huge_policy_len_is_refused_before_allocating() {
+    // 2^63 overflowed a product; 40 asked for 4^40 policies; 10^9 for a
+    // 16 GB list of step counts: each is now a named error.
+    for (len, needle) in [
+        (json!(9223372036854775808u64), "overflows"),
+        (json!(40), "overflows"),
+        (json!(1_000_000_000), "over the memory limit"),
+    ] {
+        let mut s = example();
+        s["settings"]["policy_len"] = len.clone();
+        expect_error("policy_len", &s, &["settings.policy_len", needle]);
+    }
+}
+
+#[test]
+fn max_memory_sets_the_budget() {
+    // The T-maze's 16 policies of 2 steps fit in 4G but not in 512 bytes.
+    let dir = std::env::temp_dir().join(format!("actinf-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tmaze.json");
+    std::fs::write(&path, example().to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_actinf"))
+        .args(["--max-memory", "512", "pomdp", "run"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("over the memory limit of 512 bytes"),
+        "{stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_actinf"))
+        .args(["--max-memory", "lots", "pomdp", "run"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a byte count"));
+}

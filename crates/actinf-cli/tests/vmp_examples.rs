@@ -418,3 +418,82 @@ fn seeded_random_starts_replay() {
         assert!(w[1] >= w[0] - 1e-9 * w[0].abs());
     }
 }
+
+/// Run `actinf vmp run` on a model value: (success, stderr); a panic or a
+/// signal is a failure whatever the message.
+fn run_value(name: &str, model: &Value) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("actinf-vmp-sizes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, model.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_actinf"))
+        .args(["vmp", "run"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{name}: panicked: {stderr}");
+    assert!(
+        out.status.code().is_some(),
+        "{name}: killed by a signal: {stderr}"
+    );
+    (out.status.success(), stderr)
+}
+
+/// Sizes from the file that once panicked on an overflow or aborted on a
+/// failed allocation (found by mutating the shipped examples) are refused
+/// with the node and the field named.
+#[test]
+fn huge_sizes_are_refused_with_the_field_named() {
+    let big = Value::from(9223372036854775808u64);
+    let cases: [(&str, &[&str], Value, &str); 6] = [
+        (
+            "hmm_dirichlet",
+            &["nodes", "2", "plates", "0"],
+            big.clone(),
+            "plates",
+        ),
+        (
+            "bernoulli_mixture",
+            &["nodes", "3", "plates", "1"],
+            Value::from(1_000_000_000u64),
+            "over the memory limit",
+        ),
+        (
+            "bernoulli_mixture",
+            &["nodes", "1", "plates", "1"],
+            big.clone(),
+            "overflows",
+        ),
+        (
+            "lgssm_known",
+            &["nodes", "1", "obs_dim"],
+            big.clone(),
+            "obs_dim",
+        ),
+        (
+            "lgssm_known",
+            &["nodes", "1", "obs_dim"],
+            Value::from(4294967296u64),
+            "over the memory limit",
+        ),
+        ("hmm_known", &["nodes", "1", "symbols"], big, "symbols"),
+    ];
+    for (name, path, value, needle) in cases {
+        let mut model = read_json(&example_path(name));
+        let mut slot = &mut model;
+        for key in path {
+            slot = match key.parse::<usize>() {
+                Ok(i) => &mut slot[i],
+                Err(_) => &mut slot[*key],
+            };
+        }
+        assert!(!slot.is_null(), "{name}: no {path:?} in the example");
+        *slot = value;
+        let (ok, stderr) = run_value(name, &model);
+        assert!(
+            !ok && stderr.contains(needle),
+            "{name} {path:?}: `{needle}` not in: {stderr}"
+        );
+    }
+}

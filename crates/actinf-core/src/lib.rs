@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod error;
 pub mod maths;
 pub mod tensor;

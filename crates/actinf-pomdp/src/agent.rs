@@ -98,7 +98,7 @@ impl Agent {
             &model.num_controls,
             &model.control_factors,
             settings.policy_len,
-        );
+        )?;
         Self::with_policies(model, settings, policies)
     }
 

@@ -13,8 +13,9 @@
 
 use actinf_core::maths::{digamma, softmax_in_place};
 use actinf_core::tensor::{dot, dot_except, ContractBuffers};
-use actinf_core::{LogGuard, Tensor};
+use actinf_core::{budget, LogGuard, Tensor};
 
+use crate::error::PomdpError;
 use crate::model::GenerativeModel;
 
 /// Enumerate policies: every combination of controls of the control factors
@@ -25,9 +26,11 @@ pub fn construct_policies(
     num_controls: &[usize],
     control_factors: &[usize],
     policy_len: usize,
-) -> Vec<Vec<usize>> {
+) -> Result<Vec<Vec<usize>>, PomdpError> {
     let nf = num_controls.len();
-    let counts: Vec<usize> = (0..policy_len * nf)
+    let what = "settings.policy_len (the policy set)";
+    let steps = budget::check(what, &[policy_len, nf], std::mem::size_of::<usize>())?;
+    let counts: Vec<usize> = (0..steps)
         .map(|k| {
             let f = k % nf;
             if control_factors.contains(&f) {
@@ -37,7 +40,15 @@ pub fn construct_policies(
             }
         })
         .collect();
-    let total: usize = counts.iter().product();
+    // Each policy holds `steps` actions and a vector header.
+    let per_policy = steps
+        .checked_mul(std::mem::size_of::<usize>())
+        .and_then(|b| b.checked_add(std::mem::size_of::<Vec<usize>>()))
+        .ok_or_else(|| budget::BudgetError::Overflow {
+            what: what.to_string(),
+            factors: vec![policy_len as u64, nf as u64],
+        })?;
+    let total = budget::check(what, &counts, per_policy)?;
     let mut policies = Vec::with_capacity(total);
     let mut idx = vec![0usize; counts.len()];
     for _ in 0..total {
@@ -50,7 +61,7 @@ pub fn construct_policies(
             idx[k] = 0;
         }
     }
-    policies
+    Ok(policies)
 }
 
 /// Transition arrays re-laid out per control: `by_control[f][u]` is `B[f][…, u]`
@@ -393,12 +404,12 @@ mod tests {
 
     #[test]
     fn policies_enumerate_in_pymdp_order() {
-        let p = construct_policies(&[2, 3], &[0, 1], 1);
+        let p = construct_policies(&[2, 3], &[0, 1], 1).unwrap();
         assert_eq!(p.len(), 6);
         assert_eq!(p[0], vec![0, 0]);
         assert_eq!(p[1], vec![0, 1]);
         assert_eq!(p[3], vec![1, 0]);
-        let p = construct_policies(&[2, 3], &[1], 2);
+        let p = construct_policies(&[2, 3], &[1], 2).unwrap();
         assert_eq!(p.len(), 9);
         assert_eq!(p[1], vec![0, 0, 0, 1]);
         assert!(p.iter().all(|x| x[0] == 0 && x[2] == 0));

@@ -136,4 +136,7 @@ pub enum PomdpError {
     /// A tensor-level error.
     #[error(transparent)]
     Core(#[from] actinf_core::CoreError),
+    /// A size from input beyond the memory budget.
+    #[error(transparent)]
+    Budget(#[from] actinf_core::budget::BudgetError),
 }

@@ -726,7 +726,8 @@ mod tests {
         let cache = EfeCache::new(&model, guard, crate::control::NoveltyForm::Exact);
         for policy_len in 1..=3 {
             let policies =
-                construct_policies(&model.num_controls, &model.control_factors, policy_len);
+                construct_policies(&model.num_controls, &model.control_factors, policy_len)
+                    .unwrap();
             let terms = EfeTerms {
                 use_utility: true,
                 use_states_info_gain: true,

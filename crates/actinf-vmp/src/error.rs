@@ -97,4 +97,7 @@ pub enum VmpError {
         /// What is wrong.
         reason: String,
     },
+    /// A size from input beyond the memory budget.
+    #[error(transparent)]
+    Budget(#[from] actinf_core::budget::BudgetError),
 }

@@ -275,7 +275,7 @@ impl Graph {
                     got: parents.len(),
                 });
             }
-            let n: usize = plates.iter().product();
+            let n = actinf_core::budget::check(&format!("node `{name}`: plates"), &plates, 8)?;
             let mut parent_ids = Vec::with_capacity(parents.len());
             let mut parent_maps = Vec::with_capacity(parents.len());
             for (slot, (parent, kind)) in parents.into_iter().zip(&kinds).enumerate() {
@@ -301,7 +301,11 @@ impl Graph {
                         plates: cplates,
                     } => {
                         let cname = format!("{name}[{slot}]");
-                        let cn: usize = cplates.iter().product();
+                        let cn = actinf_core::budget::check(
+                            &format!("node `{name}`: constant plates"),
+                            &cplates,
+                            8,
+                        )?;
                         let expected = cn * kind.value_dim();
                         if values.len() != expected {
                             return Err(VmpError::Size {

@@ -46,7 +46,12 @@ impl CategoricalEmission {
     /// vector (non-negative, summing to 1 within 1e-9); it is not
     /// renormalised.
     pub fn new(emission: &[f64], states: usize, symbols: usize) -> Result<Self, VmpError> {
-        if states == 0 || symbols == 0 || emission.len() != states * symbols {
+        let size = actinf_core::budget::check(
+            "categorical_emission: B (states × symbols)",
+            &[states, symbols],
+            8,
+        )?;
+        if states == 0 || symbols == 0 || emission.len() != size {
             return Err(VmpError::Size {
                 node: NAME.into(),
                 what: format!("emission matrix B ({states} states × {symbols} symbols)"),

@@ -64,7 +64,17 @@ impl LinearGaussian {
     /// obs_dim, symmetric positive definite).
     pub fn new(obs_dim: usize, state_dim: usize, c: &[f64], r: &[f64]) -> Result<Self, VmpError> {
         let (m, d) = (obs_dim, state_dim);
-        for (what, x, expected) in [("loading C", c, m * d), ("noise precision R", r, m * m)] {
+        let md = actinf_core::budget::check(
+            "linear_gaussian: loading C (obs_dim × state_dim)",
+            &[m, d],
+            8,
+        )?;
+        let mm = actinf_core::budget::check(
+            "linear_gaussian: noise precision R (obs_dim × obs_dim)",
+            &[m, m],
+            8,
+        )?;
+        for (what, x, expected) in [("loading C", c, md), ("noise precision R", r, mm)] {
             if x.len() != expected || expected == 0 {
                 return Err(VmpError::Size {
                     node: NAME.into(),
