@@ -257,3 +257,15 @@ fn max_memory_sets_the_budget() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a byte count"));
 }
+
+#[test]
+fn results_that_overflow_are_refused_not_printed_as_null() {
+    // Finite but huge inputs once gave NaN in neg_efe and q_pi, which JSON
+    // printed as null.
+    let mut s = example();
+    s["C"][1] = json!([0.0, 1e308, -1e308]);
+    expect_error("c308", &s, &["not finite", "log-preferences C"]);
+    let mut s = example();
+    s["settings"]["gamma"] = json!(1e308);
+    expect_error("gamma308", &s, &["q_pi of policy", "gamma"]);
+}

@@ -10,10 +10,15 @@ fn repo_file(rel: &str) -> String {
 }
 
 fn run_spec(name: &str, spec: &Value) -> (bool, String, String) {
+    run_spec_text(name, &spec.to_string())
+}
+
+/// `actinf gc run` on a spec's text (which may hold Python's `NaN` tokens).
+fn run_spec_text(name: &str, text: &str) -> (bool, String, String) {
     let dir = std::env::temp_dir().join(format!("actinf-gc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, spec.to_string()).unwrap();
+    std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_actinf"))
         .args(["gc", "run"])
         .arg(&path)
@@ -143,4 +148,19 @@ fn the_active_demo_reaches_its_set_point() {
         .unwrap();
     let p: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!((p - 1.0).abs() < 1e-3, "{line}");
+}
+
+#[test]
+fn non_finite_tokens_are_read_then_refused_with_the_entry_named() {
+    // As in the scenario format: Python's NaN/Infinity reach validation,
+    // which names the array and the index (it was "not valid JSON" before).
+    let text = std::fs::read_to_string(repo_file("examples/gc/convolution.json")).unwrap();
+    let mut spec: Value = serde_json::from_str(&text).unwrap();
+    spec["A"][0][0] = serde_json::json!(12345.5);
+    let nan = spec.to_string().replacen("12345.5", "NaN", 1);
+    let (ok, _, err) = run_spec_text("nan", &nan);
+    assert!(!ok && err.contains("A[0][0] is NaN"), "{err}");
+    let inf = spec.to_string().replacen("12345.5", "-Infinity", 1);
+    let (ok, _, err) = run_spec_text("inf", &inf);
+    assert!(!ok && err.contains("A[0][0] is -inf"), "{err}");
 }

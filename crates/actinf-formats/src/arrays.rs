@@ -40,6 +40,48 @@ pub enum ArrayError {
 /// `-Infinity` after [`mark_non_finite`].
 pub const NON_FINITE_MARK: [&str; 3] = ["\u{1}NaN", "\u{1}Infinity", "\u{1}-Infinity"];
 
+/// A number as every reader takes it: a JSON number, or `NaN`/`Infinity`/
+/// `-Infinity` marked by [`mark_non_finite`]; validation then refuses the
+/// non-finite ones with the array and index named.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Number(pub f64);
+
+impl<'de> serde::Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        match &v {
+            Value::String(t) if t == NON_FINITE_MARK[0] => Ok(Number(f64::NAN)),
+            Value::String(t) if t == NON_FINITE_MARK[1] => Ok(Number(f64::INFINITY)),
+            Value::String(t) if t == NON_FINITE_MARK[2] => Ok(Number(f64::NEG_INFINITY)),
+            _ => v
+                .as_f64()
+                .map(Number)
+                .ok_or_else(|| serde::de::Error::custom(format!("expected a number, got {v}"))),
+        }
+    }
+}
+
+/// `deserialize_with` for a matrix of [`Number`]s given as rows.
+pub fn de_rows<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+    let rows: Vec<Vec<Number>> = serde::Deserialize::deserialize(d)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.into_iter().map(|x| x.0).collect())
+        .collect())
+}
+
+/// `deserialize_with` for an optional matrix of [`Number`]s.
+pub fn de_opt_rows<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Vec<f64>>>, D::Error> {
+    de_rows(d).map(Some)
+}
+
+/// `deserialize_with` for one [`Number`].
+pub fn de_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    <Number as serde::Deserialize>::deserialize(d).map(|x| x.0)
+}
+
 /// Python's `json.dumps` writes `NaN`, `Infinity` and `-Infinity`, which are
 /// not JSON. Rewrite them (outside strings) as marked strings, so that the
 /// value reaches validation and the error names the array and the index

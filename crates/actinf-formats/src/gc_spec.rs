@@ -9,6 +9,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::arrays::{de_number, de_opt_rows, de_rows, mark_non_finite};
 use actinf_gc::dstep::{DStep, DStepSettings, DStepTrace};
 use actinf_gc::model::LinearModel;
 use actinf_gc::nonlinear::{NonlinearDStep, NonlinearSettings, NonlinearTrace};
@@ -22,34 +23,35 @@ pub struct Spec {
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(rename = "A")]
+    #[serde(rename = "A", deserialize_with = "de_rows")]
     a: Vec<Vec<f64>>,
-    #[serde(rename = "B", default)]
+    #[serde(rename = "B", default, deserialize_with = "de_opt_rows")]
     b: Option<Vec<Vec<f64>>>,
-    #[serde(rename = "C")]
+    #[serde(rename = "C", deserialize_with = "de_rows")]
     c: Vec<Vec<f64>>,
-    #[serde(rename = "D", default)]
+    #[serde(rename = "D", default, deserialize_with = "de_opt_rows")]
     d: Option<Vec<Vec<f64>>>,
-    #[serde(rename = "Pi_z")]
+    #[serde(rename = "Pi_z", deserialize_with = "de_rows")]
     pi_z: Vec<Vec<f64>>,
-    #[serde(rename = "Pi_w")]
+    #[serde(rename = "Pi_w", deserialize_with = "de_rows")]
     pi_w: Vec<Vec<f64>>,
     /// Prior precision of inferred causes; absent: the causes are known inputs.
-    #[serde(rename = "Pi_v", default)]
+    #[serde(rename = "Pi_v", default, deserialize_with = "de_opt_rows")]
     pi_v: Option<Vec<Vec<f64>>>,
     /// Smoothness of the noise.
-    #[serde(default = "default_s")]
+    #[serde(default = "default_s", deserialize_with = "de_number")]
     s: f64,
     /// Embedding order (number of generalized coordinates).
     #[serde(default = "default_n")]
     n: usize,
     /// Sampling interval.
-    #[serde(default = "default_dt")]
+    #[serde(default = "default_dt", deserialize_with = "de_number")]
     dt: f64,
     /// Data, one row per channel.
+    #[serde(deserialize_with = "de_rows")]
     y: Vec<Vec<f64>>,
     /// Causes (known inputs, or the prior means of inferred causes), one row per cause.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_opt_rows")]
     v: Option<Vec<Vec<f64>>>,
 }
 
@@ -73,17 +75,27 @@ fn matrix(rows: &[Vec<f64>], name: &str, ncols_if_empty: usize) -> Result<DMatri
     if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != c) {
         bail!("{name}: row {i} has {} entries, row 0 has {c}", r.len());
     }
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(j) = r.iter().position(|x| !x.is_finite()) {
+            bail!("{name}[{i}][{j}] is {}: expected a finite number", r[j]);
+        }
+    }
     Ok(DMatrix::from_fn(rows.len(), c, |i, j| rows[i][j]))
 }
 
 impl Spec {
     /// Parse a spec file.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).context("the spec is not valid")
+        serde_json::from_str(&mark_non_finite(text)).context("the spec is not valid")
     }
 
     /// Build the model, run the D-step and return the trace.
     pub fn run(&self) -> Result<(LinearModel, DStepTrace)> {
+        for (name, x) in [("s", self.s), ("dt", self.dt)] {
+            if !x.is_finite() {
+                bail!("{name} is {x}: expected a finite positive number");
+            }
+        }
         let a = matrix(&self.a, "A", 0)?;
         let nx = a.nrows();
         let b = match &self.b {

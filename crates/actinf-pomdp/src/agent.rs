@@ -363,7 +363,22 @@ impl Agent {
             self.guard,
             &mut evaluation,
         );
+        let efe_cause = "the log-preferences C (or the Dirichlet counts) are too large for float64";
+        for (quantity, values) in [
+            ("utility", &evaluation.utility),
+            ("state_info_gain", &evaluation.state_info_gain),
+            ("param_info_gain_pA", &evaluation.param_info_gain_pa),
+            ("param_info_gain_pB", &evaluation.param_info_gain_pb),
+            ("neg_efe", &evaluation.neg_efe),
+        ] {
+            check_finite(quantity, values, efe_cause)?;
+        }
         policy_posterior(&evaluation.neg_efe, self.gamma, &self.log_e, &mut q_pi);
+        check_finite(
+            "q_pi",
+            &q_pi,
+            "gamma × neg_efe overflows float64 (gamma or the log-preferences C are too large)",
+        )?;
         self.q_pi = Some(PolicyInference {
             evaluation,
             q_pi,
@@ -648,4 +663,21 @@ pub fn argmax(p: &[f64]) -> usize {
         }
     }
     best
+}
+
+/// Refuse a per-policy result that overflowed, naming the quantity and the policy.
+fn check_finite(
+    quantity: &'static str,
+    values: &[f64],
+    cause: &'static str,
+) -> Result<(), PomdpError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(policy) => Err(PomdpError::Overflow {
+            quantity,
+            policy,
+            value: values[policy],
+            cause,
+        }),
+    }
 }

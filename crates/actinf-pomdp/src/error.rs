@@ -136,6 +136,19 @@ pub enum PomdpError {
     /// A tensor-level error.
     #[error(transparent)]
     Core(#[from] actinf_core::CoreError),
+    /// Finite inputs whose result overflows float64 (a log-preference of
+    /// 1e308, a precision of 1e308): refused rather than printed as NaN.
+    #[error("{quantity} of policy {policy} is not finite ({value}): {cause}")]
+    Overflow {
+        /// The result that overflowed.
+        quantity: &'static str,
+        /// The policy's index.
+        policy: usize,
+        /// The value computed.
+        value: f64,
+        /// Which inputs are too large.
+        cause: &'static str,
+    },
     /// A size from input beyond the memory budget.
     #[error(transparent)]
     Budget(#[from] actinf_core::budget::BudgetError),
